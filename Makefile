@@ -1,0 +1,51 @@
+# distlab: two commands for everyone.
+#   make lab    install (once) and open the course in JupyterLab
+#   make test   install (once) and run every test
+# Other targets: bench, grade, exercises, clean-notebooks, lint, clean.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Jupyter refuses to run as root without this flag (containers, CI machines).
+ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
+
+.PHONY: install lab test lint bench grade exercises clean-notebooks check-notebooks clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "distlab needs Python 3.11 or newer; set PYTHON=python3.11 (found " + sys.version.split()[0] + ")")'
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+lab: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --notebook-dir="$(CURDIR)" $(ROOT_FLAG) lessons/00_start_here.ipynb
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks
+
+grade: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/distlab grade-all
+
+exercises: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/distlab release
+
+clean-notebooks: install
+	$(BIN)/python -m distlab.notebooks clean lessons solutions exercises quizzes
+
+check-notebooks: install
+	$(BIN)/python -m distlab.notebooks check lessons solutions exercises quizzes
+
+clean:
+	rm -rf $(VENV) _grading .pytest_cache .mypy_cache .ruff_cache
