@@ -163,7 +163,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     # which dominates the cost of a timer-heavy simulation. Here the heap holds
     # (when, sequence, handle) tuples: comparisons stay in C, and timers due at the same
     # instant run in the order they were scheduled, which keeps runs replayable.
-    def call_at(
+    def call_at(  # type: ignore[override]
         self,
         when: float,
         callback: Callable[..., object],
@@ -179,7 +179,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         timer._scheduled = True
         return timer  # type: ignore[no-any-return]
 
-    def call_later(
+    def call_later(  # type: ignore[override]
         self,
         delay: float,
         callback: Callable[..., object],
