@@ -128,8 +128,6 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     """
 
     def __init__(self, *, seed: int | None = 0, start: float = 0.0) -> None:
-        if start < 0:
-            raise ValueError(f"start must be >= 0 seconds, got {start!r}")
         real = selectors.DefaultSelector()
         self._now = float(start)
         self._executor_jobs = 0
@@ -140,6 +138,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._timer_cancelled_count = 0
         self._real_selector = real
         super().__init__(selector=_VirtualSelector(self, real))
+        if start < 0:
+            self.close()
+            raise ValueError(f"start must be >= 0 seconds, got {start!r}")
         self.seed = seed
         self.rng = random.Random(seed)
         self.deadlock_after = _DEADLOCK_AFTER
