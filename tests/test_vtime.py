@@ -324,7 +324,7 @@ def test_manual_clock_moves_only_when_told():
 )
 def test_time_never_runs_backwards(make):
     """Negative start or advance is a ValueError naming the parameter."""
-    with pytest.raises(ValueError, match="start|seconds"):
+    with pytest.raises(ValueError, match=r"start|seconds"):
         make()
 
 
