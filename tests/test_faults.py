@@ -332,9 +332,10 @@ def test_sync_lost_response_and_duplicate():
 
 def test_sync_slow_handler_exceeds_read_timeout():
     """A handler that advances the clock past the read timeout yields ReadTimeout."""
-    client, _clock, _seen = sync_setup()
+    client, clock, seen = sync_setup()
     with pytest.raises(httpx.ReadTimeout):
         client.get("/slow")
+    assert (clock(), len(seen)) == (30.0, 1)
 
 
 def test_sync_clock_must_be_advanceable():
