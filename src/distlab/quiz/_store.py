@@ -1,0 +1,200 @@
+"""The per-user results file: where it lives, how it is read and written.
+
+Layout of `quiz_results.json`::
+
+    {"format": 1,
+     "quizzes": {"<quiz id>": {"answers": {"<question id>": {
+         "selected": ["<option text>", ...],   # the latest checked answer
+         "correct": true,                      # for humans; recomputed on load
+         "attempts": 2,                        # how many times Check graded it
+         "checked_at": "2026-11-27T03:55:00+00:00"}}}}}
+
+Writes are atomic (a temporary file in the same folder, then `os.replace`), and
+every write reads the file again first, so two quizzes open at once do not undo
+each other's answers. A file that cannot be read as results is renamed aside with
+a timestamp suffix and reported through `notices`; nothing here raises on a bad file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+__all__ = ["RESULTS_FILE_NAME", "ResultStore", "SavedAnswer", "default_results_path"]
+
+RESULTS_FILE_NAME = "quiz_results.json"
+_FORMAT = 1
+
+
+def default_results_path() -> Path:
+    """Return `$DISTLAB_HOME/quiz_results.json`, or `~/.distlab/quiz_results.json`."""
+    home = os.environ.get("DISTLAB_HOME")
+    folder = Path(home).expanduser() if home else Path.home() / ".distlab"
+    return folder / RESULTS_FILE_NAME
+
+
+@dataclass(frozen=True)
+class SavedAnswer:
+    """The latest checked answer to one question, as saved.
+
+    Attributes:
+        selected: texts of the selected options.
+        correct: whether it was correct when checked.
+        attempts: how many times Check graded this question (>= 1).
+        checked_at: ISO 8601 time of the latest check, in UTC.
+    """
+
+    selected: tuple[str, ...]
+    correct: bool
+    attempts: int
+    checked_at: str
+
+
+class _CorruptError(Exception):
+    """The results file exists but does not hold results."""
+
+
+def _parse_answer(raw: object) -> SavedAnswer:
+    if not isinstance(raw, dict):
+        raise _CorruptError("an answer is not an object")
+    selected = raw.get("selected")
+    correct = raw.get("correct")
+    attempts = raw.get("attempts")
+    checked_at = raw.get("checked_at")
+    if not isinstance(selected, list) or not all(isinstance(s, str) for s in selected):
+        raise _CorruptError("'selected' is not a list of strings")
+    if not isinstance(correct, bool):
+        raise _CorruptError("'correct' is not true or false")
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+        raise _CorruptError("'attempts' is not a positive integer")
+    if not isinstance(checked_at, str):
+        raise _CorruptError("'checked_at' is not a string")
+    return SavedAnswer(tuple(selected), correct, attempts, checked_at)
+
+
+def _parse_file(text: str) -> dict[str, dict[str, SavedAnswer]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _CorruptError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+        raise _CorruptError(f"not a distlab results file of format {_FORMAT}")
+    quizzes = data.get("quizzes")
+    if not isinstance(quizzes, dict):
+        raise _CorruptError("'quizzes' is not an object")
+    result: dict[str, dict[str, SavedAnswer]] = {}
+    for quiz_id, entry in quizzes.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("answers"), dict):
+            raise _CorruptError(f"quiz {quiz_id!r} has no 'answers' object")
+        result[quiz_id] = {qid: _parse_answer(raw) for qid, raw in entry["answers"].items()}
+    return result
+
+
+def _dump(results: dict[str, dict[str, SavedAnswer]]) -> str:
+    quizzes = {
+        quiz_id: {
+            "answers": {
+                qid: {
+                    "selected": list(answer.selected),
+                    "correct": answer.correct,
+                    "attempts": answer.attempts,
+                    "checked_at": answer.checked_at,
+                }
+                for qid, answer in answers.items()
+            }
+        }
+        for quiz_id, answers in results.items()
+    }
+    return json.dumps({"format": _FORMAT, "quizzes": quizzes}, indent=2, sort_keys=True) + "\n"
+
+
+class ResultStore:
+    """Read and write one results file.
+
+    Problems (a corrupt file, a folder that cannot be written) never raise: they are
+    appended to `notices` as sentences a student can act on, and the quiz goes on.
+
+    Args:
+        path: the results file; default `default_results_path()`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_results_path()
+        self.notices: list[str] = []
+        # Set when a bad file could not be moved aside: writing would destroy it.
+        self._read_only = False
+
+    def _read_all(self) -> dict[str, dict[str, SavedAnswer]]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError) as exc:
+            return self._move_aside(f"it could not be read ({exc})")
+        try:
+            return _parse_file(text)
+        except _CorruptError as exc:
+            return self._move_aside(str(exc))
+
+    def _move_aside(self, reason: str) -> dict[str, dict[str, SavedAnswer]]:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        counter = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{counter}")
+            counter += 1
+        try:
+            os.replace(self.path, target)
+        except OSError as exc:
+            self._read_only = True
+            self.notices.append(
+                f"Your quiz results file {self.path} is damaged: {reason}. "
+                f"It could not be moved aside ({exc}), so answers will not be saved "
+                "until you move or delete it."
+            )
+            return {}
+        self.notices.append(
+            f"Your quiz results file {self.path} was damaged: {reason}. "
+            f"It was moved to {target} and the quiz starts with no saved answers."
+        )
+        return {}
+
+    def _write_all(self, results: dict[str, dict[str, SavedAnswer]]) -> None:
+        if self._read_only:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+            )
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(_dump(results))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            self.notices.append(f"Your answer could not be saved to {self.path}: {exc}.")
+
+    def load(self, quiz_id: str) -> dict[str, SavedAnswer]:
+        """Return the saved answers of one quiz, keyed by question id (empty if none)."""
+        return dict(self._read_all().get(quiz_id, {}))
+
+    def save(self, quiz_id: str, question_id: str, answer: SavedAnswer) -> None:
+        """Save (replace) the answer to one question of one quiz."""
+        results = self._read_all()
+        results.setdefault(quiz_id, {})[question_id] = answer
+        self._write_all(results)
+
+    def clear(self, quiz_id: str) -> None:
+        """Forget every saved answer of one quiz; other quizzes are kept."""
+        results = self._read_all()
+        if results.pop(quiz_id, None) is not None:
+            self._write_all(results)
