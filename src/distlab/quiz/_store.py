@@ -128,13 +128,26 @@ class ResultStore:
         # Set when a bad file could not be moved aside: writing would destroy it.
         self._read_only = False
 
+    def _notify(self, message: str) -> None:
+        # Every save reads the file again; say each problem once, not once per click.
+        if message not in self.notices:
+            self.notices.append(message)
+
     def _read_all(self) -> dict[str, dict[str, SavedAnswer]]:
         try:
             text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return {}
-        except (OSError, UnicodeDecodeError) as exc:
-            return self._move_aside(f"it could not be read ({exc})")
+        except UnicodeDecodeError as exc:
+            return self._move_aside(f"it is not UTF-8 text ({exc})")
+        except OSError as exc:
+            # Not damaged, just unreadable (permissions): keep it, and do not overwrite it.
+            self._read_only = True
+            self._notify(
+                f"Your quiz results file {self.path} could not be read ({exc}), "
+                "so answers will not be saved."
+            )
+            return {}
         try:
             return _parse_file(text)
         except _CorruptError as exc:
@@ -151,13 +164,13 @@ class ResultStore:
             os.replace(self.path, target)
         except OSError as exc:
             self._read_only = True
-            self.notices.append(
+            self._notify(
                 f"Your quiz results file {self.path} is damaged: {reason}. "
                 f"It could not be moved aside ({exc}), so answers will not be saved "
                 "until you move or delete it."
             )
             return {}
-        self.notices.append(
+        self._notify(
             f"Your quiz results file {self.path} was damaged: {reason}. "
             f"It was moved to {target} and the quiz starts with no saved answers."
         )
@@ -181,7 +194,7 @@ class ResultStore:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            self.notices.append(f"Your answer could not be saved to {self.path}: {exc}.")
+            self._notify(f"Your answers could not be saved to {self.path}: {exc}.")
 
     def load(self, quiz_id: str) -> dict[str, SavedAnswer]:
         """Return the saved answers of one quiz, keyed by question id (empty if none)."""
