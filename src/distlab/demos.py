@@ -1,0 +1,122 @@
+"""Small runnable scenarios the lessons show, kept here so tests can check their numbers.
+
+``outage_demo`` is lesson 00's first taste of virtual time: a client polls a service
+that is down for a minute, and the whole minute runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from distlab.faults import FaultyTransport
+from distlab.vtime import now, run
+
+__all__ = ["OutageReport", "hello_app", "outage_demo"]
+
+
+def hello_app() -> Starlette:
+    """Return a tiny ASGI service answering ``GET /hello`` with a greeting."""
+
+    async def hello(request: Request) -> JSONResponse:
+        return JSONResponse({"message": "hello", "served_at": now()})
+
+    return Starlette(routes=[Route("/hello", hello)])
+
+
+@dataclass(frozen=True)
+class OutageReport:
+    """What the client in ``outage_demo`` saw.
+
+    Attributes:
+        attempts: requests sent, including the one that succeeded.
+        failures: requests that failed (a 5xx during the outage, or lost and timed out).
+        recovered_at: virtual time of the first successful answer, in seconds.
+        virtual_seconds: virtual time the whole run took.
+        real_seconds: wall-clock time the whole run took.
+        fault_digest: a short fingerprint of the injected faults (same seed, same digest).
+    """
+
+    attempts: int
+    failures: int
+    recovered_at: float
+    virtual_seconds: float
+    real_seconds: float
+    fault_digest: str
+
+
+def outage_demo(
+    *,
+    outage: float = 60.0,
+    retry_every: float = 5.0,
+    loss: float = 0.0,
+    timeout: float = 2.0,
+    seed: int = 7,
+) -> OutageReport:
+    """Poll a service that is down for ``outage`` seconds, retrying every ``retry_every``.
+
+    The service runs in-process (ASGI) behind a ``FaultyTransport`` whose outage window
+    is ``[0, outage)`` and which loses each request with probability ``loss``; a lost
+    request costs the client its ``timeout``. Everything runs on ``distlab.run``, so no
+    real time is waited.
+
+    Args:
+        outage: length of the outage in (virtual) seconds, >= 0.
+        retry_every: pause between attempts in (virtual) seconds, > 0.
+        loss: probability that a request is lost on the way, in [0, 1].
+        timeout: the client's timeout in (virtual) seconds, > 0.
+        seed: seed of the run (decides which requests are lost).
+
+    Returns:
+        An ``OutageReport``.
+
+    Raises:
+        ValueError: when ``outage`` is negative or ``retry_every`` is not positive.
+    """
+    if outage < 0:
+        raise ValueError(f"outage must be >= 0 seconds, got {outage!r}")
+    if retry_every <= 0:
+        raise ValueError(f"retry_every must be > 0 seconds, got {retry_every!r}")
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+
+    async def client() -> tuple[int, int, float, str]:
+        transport = FaultyTransport(
+            httpx.ASGITransport(app=hello_app()), seed=seed, request_loss=loss
+        )
+        if outage > 0:
+            transport.outage(0.0, outage)
+        attempts = failures = 0
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://hello", timeout=timeout
+        ) as http:
+            while True:
+                attempts += 1
+                try:
+                    response = await http.get("/hello")
+                    if response.status_code < 500:
+                        break
+                except httpx.TimeoutException:
+                    pass
+                failures += 1
+                await asyncio.sleep(retry_every)
+        digest = _digest([(e.time, e.kind) for e in transport.log])
+        return attempts, failures, now(), digest
+
+    started = time.perf_counter()
+    attempts, failures, recovered_at, digest = run(client, seed=seed)
+    real = time.perf_counter() - started
+    return OutageReport(attempts, failures, recovered_at, recovered_at, real, digest)
+
+
+def _digest(items: list[tuple[float, str]]) -> str:
+    text = "\n".join(f"{t!r} {kind}" for t, kind in items)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,66 @@
+"""Shared fixtures: course paths, and the real-browser stack for the widget tests.
+
+Browser tests (marked ``browser``) need Debian's Chromium at /usr/bin/chromium.
+On a user's machine without it they are skipped with a message saying how to install
+it (``-ra`` prints the reason in the summary). In CI (``CI=true``) a missing browser is
+a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import jupyter_browser
+
+REPO = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The course repository's root folder."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium driven by Playwright (one per test session)."""
+    reason = jupyter_browser.browser_missing_reason()
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"browser tests cannot run in CI: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(jupyter_browser.CHROMIUM),
+            args=jupyter_browser.CHROMIUM_ARGS,
+            headless=True,
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[jupyter_browser.JupyterServer]:
+    """A Jupyter server (JupyterLab + Notebook 7) on a scratch copy of the course."""
+    with jupyter_browser.jupyter_server(tmp_path_factory.mktemp("jupyter")) as server:
+        yield server
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser page (own context: no shared storage between tests)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -1,0 +1,72 @@
+"""The numbers lesson 00 states, recomputed and checked against theory."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from distlab.demos import outage_demo
+
+
+@pytest.mark.parametrize(
+    ("outage", "retry_every"),
+    [(60, 5), (60, 7), (0, 5), (61, 5), (90, 30)],
+)
+def test_outage_demo_matches_the_arithmetic(outage: float, retry_every: float):
+    """Attempt k (at t = k*retry_every) fails iff it is sent before the outage ends."""
+    report = outage_demo(outage=outage, retry_every=retry_every)
+    failures = math.ceil(outage / retry_every)
+    assert report.failures == failures
+    assert report.attempts == failures + 1
+    assert report.recovered_at == pytest.approx(failures * retry_every)
+    assert report.virtual_seconds == report.recovered_at
+
+
+def test_lesson_claims_for_the_default_outage():
+    """Lesson 00, section 2: 12 failures, 13 attempts, recovery at t = 60 s."""
+    report = outage_demo(outage=60, retry_every=5)
+    assert (report.attempts, report.failures, report.recovered_at) == (13, 12, 60.0)
+
+
+def test_lesson_claims_for_the_try_it_cell():
+    """Lesson 00, Try it: every 7 s gives 9 failures, 10 attempts, success at t = 63 s."""
+    report = outage_demo(outage=60, retry_every=7)
+    assert (report.attempts, report.failures, report.recovered_at) == (10, 9, 63.0)
+
+
+def test_same_seed_same_story_and_another_seed_differs():
+    """Lesson 00, section 3: seed 7 replays itself; seed 8 tells another story."""
+    first = outage_demo(loss=0.3, seed=7)
+    again = outage_demo(loss=0.3, seed=7)
+    other = outage_demo(loss=0.3, seed=8)
+    key = lambda r: (r.attempts, r.failures, r.recovered_at, r.fault_digest)  # noqa: E731
+    assert key(first) == key(again)
+    assert key(first) != key(other)
+
+
+def test_losses_only_ever_delay_recovery():
+    """With losses, recovery never comes before the outage ends; a lost try costs its timeout."""
+    for seed in range(20):
+        report = outage_demo(loss=0.3, seed=seed, retry_every=5, timeout=2)
+        assert report.recovered_at >= 60
+        # every failure costs 5 s of waiting, a lost one 2 s more
+        extra = report.recovered_at - 5 * report.failures
+        assert extra >= 0
+        assert extra == pytest.approx(2 * round(extra / 2))
+
+
+def test_without_loss_every_seed_agrees():
+    """Lesson 00, Try it: with loss=0 the seed does not matter."""
+    results = {outage_demo(loss=0.0, seed=s).recovered_at for s in range(5)}
+    assert results == {60.0}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"outage": -1}, "outage"), ({"retry_every": 0}, "retry_every"), ({"timeout": 0}, "timeout")],
+)
+def test_outage_demo_validates(kwargs: dict[str, float], name: str):
+    """Bad arguments name the parameter."""
+    with pytest.raises(ValueError, match=name):
+        outage_demo(**kwargs)
