@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks for distlab (run with `make bench`; not part of `make test`)."""
