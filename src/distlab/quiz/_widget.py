@@ -95,6 +95,10 @@ class QuestionView:
             [self.prompt, inputs, self.check_button, self.feedback],
             layout=widgets.Layout(margin="0 0 1em 0"),
         )
+        # Stable class names for styling and for the real-browser tests.
+        self.widget.add_class("distlab-quiz-question")
+        self.widget.add_class(f"distlab-quiz-question-{question.id}")
+        self.feedback.add_class("distlab-quiz-feedback")
         self._show_saved()
 
     def selected(self) -> list[int]:
@@ -181,6 +185,10 @@ class QuizView:
                 self.summary,
             ]
         )
+        self.widget.add_class("distlab-quiz")
+        self.score.add_class("distlab-quiz-score")
+        self.summary.add_class("distlab-quiz-summary")
+        self.notice.add_class("distlab-quiz-notice")
         self.refresh()
 
     def question_view(self, question_id: str) -> QuestionView:
