@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# LAB_ARGS passes extra options to JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port=9999"
+LAB_ARGS ?=
 lab: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --notebook-dir="$(CURDIR)" $(ROOT_FLAG) lessons/00_start_here.ipynb
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_ARGS) lessons/00_start_here.ipynb
 
 lint: install
 	$(BIN)/ruff check .
