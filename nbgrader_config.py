@@ -1,0 +1,87 @@
+"""nbgrader configuration of the distlab course.
+
+nbgrader reads this file whenever one of its commands runs from the repository root
+(`nbgrader generate_assignment`, `autograde`, `generate_feedback`, ...). The `distlab`
+command (`distlab release`, `check`, `grade`, `grade-all`) loads the same file, so a
+class graded by hand with nbgrader and a submission graded by `distlab grade` get the
+same settings.
+
+Layout:
+    solutions/<exercise>/<notebook>.ipynb     instructor version (solutions, hidden tests)
+    exercises/<exercise>/<notebook>.ipynb     student version, generated and committed
+    _grading/                                 everything produced while grading (ignored by git)
+"""
+
+import os
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearHiddenTests,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+from distlab.grading import BudgetedExecute, HideHiddenTestTracebacks
+
+c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by traitlets)
+
+# Names the course in the gradebook and in the exchange (nbgrader release/collect).
+c.CourseDirectory.course_id = "distlab"
+
+# The instructor versions live in solutions/ and the student versions in exercises/:
+# the folder names say what a learner finds in them (nbgrader's defaults, source/ and
+# release/, mean nothing to a student who opens the repository).
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# Everything grading produces stays under one ignored folder, so student work and
+# grades can never be committed by accident and `make clean` removes all of it.
+# The gradebook path is absolute (relative to this file): an SQLite URL is otherwise
+# relative to the current directory, and SQLite does not create missing folders.
+_grading = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_grading")
+os.makedirs(_grading, exist_ok=True)
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_grading, "gradebook.db")
+c.CourseDirectory.submitted_directory = "_grading/submitted"
+c.CourseDirectory.autograded_directory = "_grading/autograded"
+c.CourseDirectory.feedback_directory = "_grading/feedback"
+c.CourseDirectory.solution_directory = "_grading/solution"
+
+# Every honest test runs in well under a second: clocks are injected and nothing
+# sleeps. Five seconds per cell is generous for them, yet an infinite loop in a
+# submission costs seconds, not nbgrader's default 30 s per cell.
+c.Execute.timeout = 5
+# A submission that loops forever would still pay the timeout once per test cell.
+# BudgetedExecute caps the execution time of a whole notebook: once the budget is
+# spent, the remaining cells are not run and score 0 (they say why in their output).
+# It also restarts a kernel that a submission killed (os._exit) and carries on.
+c.BudgetedExecute.notebook_budget = 30
+
+# nbgrader's own autograde pipeline, with the budgeted executor instead of Execute.
+c.Autograde.autograde_preprocessors = [
+    BudgetedExecute,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+
+# Printing megabytes in a cell must not produce megabytes of feedback.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 50
+
+# Feedback must not reveal hidden tests. nbgrader's default feedback shows the
+# autograded notebook as graded, hidden tests included. ClearHiddenTests removes the
+# hidden regions from the source; HideHiddenTestTracebacks first replaces the
+# traceback of a failed hidden test (which quotes the failing line) by its message.
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    HideHiddenTestTracebacks,
+    ClearHiddenTests,
+    CSSHTMLHeaderPreprocessor,
+]
