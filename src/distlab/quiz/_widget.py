@@ -24,6 +24,9 @@ __all__ = ["QuestionView", "QuizView", "build", "show"]
 _CHOOSE_FIRST = "Choose an answer first."
 _GOOD = "var(--jp-success-color1, #2e7d32)"
 _BAD = "var(--jp-error-color1, #c62828)"
+# HTML widgets use the one-line widget height as line height, which spreads wrapped
+# explanations far apart; scoped to the quiz so no other output changes.
+_STYLE = "<style>.distlab-quiz .widget-html-content { line-height: 1.5; }</style>"
 
 
 def _status_html(status: CheckStatus, question: Question) -> str:
@@ -157,7 +160,7 @@ class QuizView:
         self.session = session
         quiz = session.quiz
         intro = f"<p>{render_inline(quiz.intro)}</p>" if quiz.intro else ""
-        self.header = widgets.HTML(f"<h3>{render_inline(quiz.title)}</h3>{intro}")
+        self.header = widgets.HTML(f"{_STYLE}<h3>{render_inline(quiz.title)}</h3>{intro}")
         path = html.escape(str(session.store.path))
         self.location = widgets.HTML(
             f"<p>Your answers are saved in <code>{path}</code>, so they survive a kernel restart."
