@@ -1,0 +1,213 @@
+"""The numbers lesson 01 states, recomputed and checked against theory.
+
+Each test reruns a call the lesson makes (same arguments, same seed) and checks the
+result against the formula the lesson quotes, within 5-sigma bounds so a test cannot
+flake yet would catch a wrong rate. ``test_lesson_makes_these_calls`` keeps the two in
+step: if the lesson's calls change, it fails until this file follows.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from distlab.delivery import deliver_with_retries, replicated_register, send_stream
+from distlab.netsim import Delay
+
+LESSON = Path(__file__).resolve().parents[1] / "lessons" / "01_unreliable_networks.ipynb"
+
+# Source snippets of the lesson whose results the tests below recompute.
+CALLS = [
+    "loss = 0.10\nstream = send_stream(1000, loss=loss, seed=1)",
+    "send_stream(1000, loss=0.3, seed=1)",
+    "delay = Delay.exponential(0.030, minimum=0.010)",
+    "stream = send_stream(10_000, delay=delay, seed=2)",
+    "pages = [latencies[i : i + 10] for i in range(0, len(latencies), 10)]",
+    "send_stream(10_000, delay=Delay.uniform(0.010, 0.050), seed=2)",
+    "send_stream(1000, duplicate=0.05, delay=Delay.uniform(0.010, 0.050), seed=3)",
+    "send_stream(1000, duplicate=0.05, delay=0.030, seed=3)",
+    "send_stream(40, interval=0.25, delay=0.05, partition=(2.0, 4.0))",
+    "deliver_with_retries(2000, max_tries=tries, loss=loss, seed=4)",
+    "plain = deliver_with_retries(2000, max_tries=3, seed=4)",
+    "keyed = deliver_with_retries(2000, max_tries=3, seed=4, dedup=True)",
+    "deliver_with_retries(2000, max_tries=3, seed=4, duplicate=0.05)",
+    "replicated_register(20, seed=1)",
+]
+
+
+def binomial_bounds(n: int, p: float, sigmas: float = 5.0) -> tuple[float, float]:
+    """Return the bounds of a fraction of n Bernoulli(p) trials, mean +- 5 sigma."""
+    sd = math.sqrt(p * (1 - p) / n)
+    return p - sigmas * sd, p + sigmas * sd
+
+
+def test_lesson_makes_these_calls() -> None:
+    """Every call recomputed here appears verbatim in the lesson."""
+    source = "\n".join(cell.source for cell in nbformat.read(LESSON, as_version=4).cells)
+    missing = [call for call in CALLS if call not in source]
+    assert not missing, f"the lesson no longer makes these calls: {missing}"
+
+
+# Section 2 -------------------------------------------------------------------------------
+@pytest.mark.parametrize(("loss", "stated"), [(0.10, 0.90), (0.3, 0.70)])
+def test_about_one_minus_loss_arrive(loss: float, stated: float) -> None:
+    """Section 2: with 10 % (30 %) loss about 90 % (70 %) arrive, i.e. 1 - p."""
+    assert 1 - loss == pytest.approx(stated)
+    low, high = binomial_bounds(1000, 1 - loss)
+    assert low <= send_stream(1000, loss=loss, seed=1).arrived_fraction <= high
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_without_loss_everything_arrives(seed: int) -> None:
+    """Section 2, Try it: loss 0 delivers all 1000 messages for every seed."""
+    assert send_stream(1000, loss=0.0, seed=seed).distinct == 1000
+
+
+# Section 3 -------------------------------------------------------------------------------
+def exponential_quantile(q: float, mean: float = 0.030, minimum: float = 0.010) -> float:
+    """Return the q-quantile of the lesson's shifted exponential delay."""
+    return minimum - (mean - minimum) * math.log(1 - q)
+
+
+def test_latency_mean_median_and_p99_match_theory() -> None:
+    """Section 3: mean 30 ms, p50 = 10 + 20 ln 2 ~ 23.9 ms, p99 = 10 + 20 ln 100 ~ 102 ms."""
+    n, scale = 10_000, 0.020
+    summary = send_stream(n, delay=Delay.exponential(0.030, minimum=0.010), seed=2).stats.latency()
+    assert round(exponential_quantile(0.5) * 1000, 1) == 23.9
+    assert round(exponential_quantile(0.99) * 1000) == 102
+    assert abs(summary.mean - 0.030) <= 5 * scale / math.sqrt(n)
+    # Standard error of a sample quantile: sqrt(q (1 - q) / n) / density at the quantile.
+    for q, value in [(0.5, summary.p50), (0.99, summary.p99)]:
+        se = scale * math.sqrt(q / ((1 - q) * n))
+        assert abs(value - exponential_quantile(q)) <= 5 * se
+    assert summary.p99 > 3 * summary.mean  # "more than three times the mean"
+
+
+def test_about_one_page_in_ten_hits_the_tail() -> None:
+    """Section 3: a page waiting for 10 services is slower than p99 with p = 1 - 0.99^10."""
+    theory = 1 - 0.99**10
+    assert round(theory * 100, 1) == 9.6
+    stream = send_stream(10_000, delay=Delay.exponential(0.030, minimum=0.010), seed=2)
+    latencies = stream.stats.latencies
+    p99 = stream.stats.latency().p99
+    pages = [latencies[i : i + 10] for i in range(0, len(latencies), 10)]
+    slow_pages = sum(max(page) > p99 for page in pages) / len(pages)
+    low, high = binomial_bounds(len(pages), theory)
+    assert low <= slow_pages <= high
+
+
+def test_uniform_delay_has_no_tail() -> None:
+    """Section 3, Try it: a uniform 10-50 ms delay has p99 just under 50 ms, max <= 50 ms."""
+    summary = send_stream(10_000, delay=Delay.uniform(0.010, 0.050), seed=2).stats.latency()
+    assert 0.049 <= summary.p99 <= 0.050
+    assert summary.max <= 0.050
+
+
+# Section 4 -------------------------------------------------------------------------------
+def test_about_fifty_duplicates_and_some_reordering() -> None:
+    """Section 4: 5 % of 1000 duplicated (about 50); a variable delay reorders some."""
+    stream = send_stream(1000, duplicate=0.05, delay=Delay.uniform(0.010, 0.050), seed=3)
+    low, high = binomial_bounds(1000, 0.05)
+    assert low <= stream.stats.duplicated / 1000 <= high
+    assert len(stream.arrivals) == 1000 + stream.stats.duplicated
+    assert stream.stats.reordered > 0
+
+
+def test_constant_delay_duplicates_but_never_reorders() -> None:
+    """Section 4, Try it: a constant delay gives 0 reordered, about 50 still duplicated."""
+    stats = send_stream(1000, duplicate=0.05, delay=0.030, seed=3).stats
+    assert stats.reordered == 0
+    low, high = binomial_bounds(1000, 0.05)
+    assert low <= stats.duplicated / 1000 <= high
+
+
+# Section 5 -------------------------------------------------------------------------------
+def test_partition_drops_exactly_the_eight_messages_in_its_window() -> None:
+    """Section 5: (4 - 2) / 0.25 = 8 messages, numbers 8 to 15, are dropped."""
+    stream = send_stream(40, interval=0.25, delay=0.05, partition=(2.0, 4.0))
+    assert (4.0 - 2.0) / 0.25 == 8
+    assert sorted(set(range(40)) - set(stream.arrivals)) == list(range(8, 16))
+    assert stream.stats.dropped == {"loss": 0, "partition": 8, "crashed": 0}
+
+
+# Sections 6 and 7 ------------------------------------------------------------------------
+@pytest.mark.parametrize(("tries", "stated"), [(1, 0.90), (2, 0.99), (3, 0.999), (4, 0.9999)])
+def test_retries_deliver_one_minus_p_to_the_k(tries: int, stated: float) -> None:
+    """Section 6: with k tries a request arrives with probability 1 - 0.1^k (90 %, 99.9 %)."""
+    theory = 1 - 0.1**tries
+    assert theory == pytest.approx(stated)
+    low, high = binomial_bounds(2000, theory)
+    report = deliver_with_retries(2000, max_tries=tries, loss=0.10, seed=4)
+    assert low <= report.delivered_fraction <= high
+
+
+def extra_execution_moments(loss: float, tries: int) -> tuple[float, float]:
+    """Return mean and variance of double charges per request (executions - delivered).
+
+    Each attempt ends one of three ways: the request is lost (p), it is executed but the
+    ack is lost ((1 - p) p), or it is executed and acknowledged ((1 - p)^2, no retry).
+    """
+    outcomes: dict[int, float] = {}
+
+    def walk(attempt: int, executed: int, prob: float) -> None:
+        if attempt == tries:
+            extra = max(executed - 1, 0)
+            outcomes[extra] = outcomes.get(extra, 0.0) + prob
+            return
+        walk(attempt + 1, executed, prob * loss)
+        walk(attempt + 1, executed + 1, prob * (1 - loss) * loss)
+        extra = executed  # this attempt executes and is acknowledged: executed + 1 - 1
+        outcomes[extra] = outcomes.get(extra, 0.0) + prob * (1 - loss) ** 2
+
+    walk(0, 0, 1.0)
+    mean = sum(k * p for k, p in outcomes.items())
+    variance = sum((k - mean) ** 2 * p for k, p in outcomes.items())
+    return mean, variance
+
+
+def test_about_ten_percent_double_charges_without_a_key() -> None:
+    """Section 7: 0.9 (1 + 0.19 + 0.19^2) - 0.999 ~ 10 % of payments are charged twice."""
+    mean, variance = extra_execution_moments(0.1, 3)
+    assert mean == pytest.approx(0.9 * (1 + 0.19 + 0.19**2) - (1 - 0.1**3))
+    assert round(0.9 * (1 + 0.19 + 0.19**2), 3) == 1.103
+    assert round(mean, 2) == 0.10
+    report = deliver_with_retries(2000, max_tries=3, seed=4)
+    bound = 5 * math.sqrt(variance / 2000)
+    assert abs(report.extra_executions / report.requests - mean) <= bound
+
+
+def test_idempotency_key_removes_double_charges() -> None:
+    """Section 7: with the key double charges are exactly 0 and deliveries unchanged."""
+    plain = deliver_with_retries(2000, max_tries=3, seed=4)
+    keyed = deliver_with_retries(2000, max_tries=3, seed=4, dedup=True)
+    assert keyed.extra_executions == 0
+    assert keyed.executed == keyed.delivered == plain.delivered
+    assert plain.extra_executions > 0
+
+
+def test_network_duplicates_add_double_charges_unless_keyed() -> None:
+    """Section 7, Try it: duplicate=0.05 raises double charges; with the key they stay 0."""
+    plain = deliver_with_retries(2000, max_tries=3, seed=4)
+    duplicated = deliver_with_retries(2000, max_tries=3, seed=4, duplicate=0.05)
+    keyed = deliver_with_retries(2000, max_tries=3, seed=4, duplicate=0.05, dedup=True)
+    assert duplicated.extra_executions > plain.extra_executions
+    assert keyed.extra_executions == 0
+
+
+# Section 8 -------------------------------------------------------------------------------
+def test_replicas_get_every_write_yet_disagree_with_seed_1() -> None:
+    """Section 8: seed 1, both replicas apply all 20 writes; b ends on 19, overtaken by 20."""
+    replicas = replicated_register(20, seed=1)
+    for name in ("a", "b"):
+        assert sorted(replicas.applied[name]) == list(range(1, 21))
+    assert replicas.final == {"a": 20, "b": 19}
+    assert replicas.applied["b"][-2:] == [20, 19]
+    assert not replicas.agree
+
+
+def test_replicas_agree_with_seed_0() -> None:
+    """Section 8, Try it: with seed 0 the two replicas happen to agree."""
+    assert replicated_register(20, seed=0).agree
