@@ -4,6 +4,7 @@ Virtual time, a seeded network simulator, HTTP fault injection, resilience patte
 widget quizzes and nbgrader tooling, small and tested so the notebooks can show ideas.
 """
 
+from distlab.breaker import CircuitBreaker, http_failure
 from distlab.errors import (
     CircuitOpenError,
     DeadlockError,
@@ -13,20 +14,26 @@ from distlab.errors import (
     SimulationError,
     VirtualTimeError,
 )
+from distlab.faults import FaultEvent, FaultyTransport, SyncFaultyTransport
 from distlab.vtime import ManualClock, VirtualEventLoop, clock, current_loop, now, rng, run
 
 __all__ = [
+    "CircuitBreaker",
     "CircuitOpenError",
     "DeadlockError",
     "DistlabError",
+    "FaultEvent",
+    "FaultyTransport",
     "GradingError",
     "ManualClock",
     "QuizDataError",
     "SimulationError",
+    "SyncFaultyTransport",
     "VirtualEventLoop",
     "VirtualTimeError",
     "clock",
     "current_loop",
+    "http_failure",
     "now",
     "rng",
     "run",
