@@ -240,6 +240,43 @@ class _LinkConfig:
         self.sample = delay._sample  # skip the method wrapper: one call less per send
 
 
+class _Link:
+    """One direction between two nodes: its settings, and its send/delivery counters.
+
+    The simulator keeps one per (src, dst) pair in use, reached from the sender's state
+    by the destination's name, so the hot path does one str-keyed dict lookup per send
+    and none per delivery.
+    """
+
+    __slots__ = (
+        "config",
+        "dst",
+        "duplicate",
+        "fixed",
+        "high",
+        "loss",
+        "next_seq",
+        "sample",
+        "src",
+        "target",
+    )
+
+    def __init__(self, src: str, target: _NodeState, config: _LinkConfig) -> None:
+        self.src = src
+        self.dst = target.name
+        self.target = target
+        self.next_seq = 0  # sequence number of the next message sent on this link
+        self.high = -1  # highest sequence number delivered so far
+        self.configure(config)
+
+    def configure(self, config: _LinkConfig) -> None:
+        self.config = config
+        self.loss = config.loss
+        self.duplicate = config.duplicate
+        self.fixed = config.fixed
+        self.sample = config.sample
+
+
 # --------------------------------------------------------------------------------------
 # Nodes and their context
 # --------------------------------------------------------------------------------------
@@ -256,16 +293,17 @@ class Context:
             (unreliable) network; raises ``SimulationError`` when ``dst`` is unknown.
     """
 
-    __slots__ = ("_net", "node", "rng", "send", "sender")
+    __slots__ = ("_net", "_state", "node", "rng", "send", "sender")
 
-    def __init__(self, net: Network, node: str) -> None:
+    def __init__(self, net: Network, state: _NodeState) -> None:
         self._net = net
-        self.node = node
+        self._state = state
+        self.node = state.name
         self.sender: str | None = None
         self.rng = net.rng
         # An attribute rather than a method: the partial (written in C) saves one Python
         # call on every message, which is most of what the simulator does.
-        self.send: Callable[[str, Any], None] = functools.partial(net._send, node)
+        self.send: Callable[[str, Any], None] = functools.partial(net._send, state)
 
     @property
     def now(self) -> float:
@@ -283,7 +321,7 @@ class Context:
                 f"node {self.node!r} called reply() outside a message handler; "
                 "use send(dst, msg) in timers and hooks"
             )
-        self._net._send(self.node, self.sender, msg)
+        self._net._send(self._state, self.sender, msg)
 
     def set_timer(self, delay: float, payload: Any = None) -> int:
         """Fire this node's timer handler with ``payload`` after ``delay`` seconds.
@@ -341,19 +379,30 @@ def _no_hook(ctx: Context) -> None:
 
 
 class _NodeState:
-    __slots__ = ("ctx", "epoch", "name", "on_message", "on_restart", "on_start", "on_timer", "up")
+    __slots__ = (
+        "ctx",
+        "epoch",
+        "name",
+        "on_message",
+        "on_restart",
+        "on_start",
+        "on_timer",
+        "out",
+        "up",
+    )
 
     def __init__(
         self,
+        net: Network,
         name: str,
-        ctx: Context,
         on_message: MessageHandler,
         on_timer: TimerHandler,
         on_start: Hook,
         on_restart: Hook,
     ) -> None:
         self.name = name
-        self.ctx = ctx
+        self.out: dict[str, _Link] = {}  # outgoing links in use, by destination name
+        self.ctx = Context(net, self)
         self.on_message = on_message
         self.on_timer = on_timer
         self.on_start = on_start
@@ -555,7 +604,7 @@ class Network:
         self._default = _LinkConfig(
             _probability("loss", loss), _probability("duplicate", duplicate), _as_delay(delay)
         )
-        self._links: dict[tuple[str, str], _LinkConfig] = {}
+        self._link_configs: dict[tuple[str, str], _LinkConfig] = {}
         self._nodes: dict[str, _NodeState] = {}
         # (start, heal, side_a, side_b)
         self._partitions: list[tuple[float, float, frozenset[str], frozenset[str]]] = []
@@ -564,8 +613,6 @@ class Network:
         self._now = 0.0
         self._timer_ids = itertools.count(1)
         self._live_timers: set[int] = set()
-        self._link_seq: dict[tuple[str, str], int] = {}
-        self._link_high: dict[tuple[str, str], int] = {}
         self._trace: list[tuple[float, str, str, str | None, Any, str | None]] | None = (
             [] if trace else None
         )
@@ -609,7 +656,6 @@ class Network:
             raise TypeError(f"name must be a non-empty str, got {name!r}")
         if name in self._nodes:
             raise SimulationError(f"node {name!r} exists already; node names must be unique")
-        ctx = Context(self, name)
         if isinstance(handler, Node):
             if on_timer or on_start or on_restart:
                 raise TypeError(
@@ -617,12 +663,12 @@ class Network:
                     "handler; a Node overrides its methods instead"
                 )
             state = _NodeState(
-                name, ctx, handler.on_message, handler.on_timer, handler.on_start,
+                self, name, handler.on_message, handler.on_timer, handler.on_start,
                 handler.on_restart,
             )  # fmt: skip
         elif callable(handler):
             state = _NodeState(
-                name, ctx, handler, on_timer or _missing_timer_handler, on_start or _no_hook,
+                self, name, handler, on_timer or _missing_timer_handler, on_start or _no_hook,
                 on_restart or _no_hook,
             )  # fmt: skip
         else:
@@ -632,7 +678,7 @@ class Network:
             )
         self._nodes[name] = state
         heapq.heappush(self._heap, (self._now, next(self._seq), _START, name, None, None, None))
-        return ctx
+        return state.ctx
 
     def set_link(
         self,
@@ -666,9 +712,9 @@ class Network:
             base.duplicate if duplicate is None else _probability("duplicate", duplicate),
             base.delay if delay is None else _as_delay(delay),
         )
-        self._links[(src, dst)] = config
+        self._configure(src, dst, config)
         if both_ways:
-            self._links[(dst, src)] = config
+            self._configure(dst, src, config)
 
     def partition(
         self,
@@ -834,7 +880,6 @@ class Network:
         pop = _heappop
         nodes = self._nodes
         latencies = self._latencies
-        high = self._link_high
         live = self._live_timers
         trace = self._trace
         done = 0
@@ -849,25 +894,25 @@ class Network:
             now, _, kind, a, b, c, d = pop(heap)
             self._now = now
             if kind == _DELIVER:
-                # a = link (src, dst), b = msg, c = send time, d = link sequence number
+                # a = _Link, b = msg, c = send time, d = sequence number on the link
                 self._in_flight -= 1
-                state = nodes[a[1]]
+                state = a.target
                 if not state.up:
                     self._dropped["crashed"] += 1
                     if trace is not None:
-                        trace.append((now, "drop", a[0], a[1], b, "crashed"))
+                        trace.append((now, "drop", a.src, a.dst, b, "crashed"))
                     continue
                 self._delivered += 1
                 latencies.append(now - c)
-                if d < high.get(a, -1):
+                if d < a.high:
                     self._reordered += 1
                 else:
-                    high[a] = d
+                    a.high = d
                 if trace is not None:
-                    trace.append((now, "deliver", a[0], a[1], b, None))
+                    trace.append((now, "deliver", a.src, a.dst, b, None))
                 ctx = state.ctx
-                ctx.sender = a[0]
-                state.on_message(ctx, a[0], b)
+                src = ctx.sender = a.src
+                state.on_message(ctx, src, b)
                 ctx.sender = None
             elif kind == _TIMER:
                 # a = node, b = timer id, c = payload, d = node epoch when set
@@ -882,7 +927,7 @@ class Network:
                     trace.append((now, "timer", a, None, c, None))
                 state.on_timer(state.ctx, c)
             elif kind == _SEND:
-                self._send(a, b, c)
+                self._send(nodes[a], b, c)
             elif kind == _START:
                 if trace is not None:
                     trace.append((now, "start", a, None, None, None))
@@ -907,60 +952,73 @@ class Network:
         return self.stats
 
     # Internals --------------------------------------------------------------------------
-    def _send(self, src: str, dst: str, msg: Any) -> None:
+    def _send(self, state: _NodeState, dst: str, msg: Any) -> None:
         # The hot path: keep attribute lookups few and the common case branch-free.
+        link = state.out.get(dst)
+        if link is None:
+            link = self._open_link(state, dst)
         now = self._now
-        nodes = self._nodes
-        if dst not in nodes:
-            raise SimulationError(
-                f"cannot send to node {dst!r}: no such node (known: {sorted(nodes)})"
-            )
         self._sent += 1
         trace = self._trace
         if trace is not None:
-            trace.append((now, "send", src, dst, msg, None))
-        if not nodes[src].up:
-            self._drop(now, src, dst, msg, "crashed")
+            trace.append((now, "send", link.src, dst, msg, None))
+        if not state.up:
+            self._drop(now, link, msg, "crashed")
             return
-        if self._partitions and self._cut(src, dst, now):
-            self._drop(now, src, dst, msg, "partition")
+        if self._partitions and self._cut(link.src, dst, now):
+            self._drop(now, link, msg, "partition")
             return
-        link = (src, dst)
-        cfg = self._links.get(link, self._default) if self._links else self._default
         rng = self.rng
-        if cfg.loss and rng.random() < cfg.loss:
-            self._drop(now, src, dst, msg, "loss")
+        loss = link.loss
+        if loss and rng.random() < loss:
+            self._drop(now, link, msg, "loss")
             return
-        link_seq = self._link_seq
-        seq = link_seq.get(link, 0)
-        link_seq[link] = seq + 1
-        fixed = cfg.fixed
-        delay = fixed if fixed is not None else cfg.sample(rng)
+        seq = link.next_seq
+        link.next_seq = seq + 1
+        fixed = link.fixed
+        delay = fixed if fixed is not None else link.sample(rng)
         if delay < 0:
-            self._bad_delay(cfg, link, delay)
+            self._bad_delay(link, delay)
         _heappush(self._heap, (now + delay, next(self._seq), _DELIVER, link, msg, now, seq))
         self._in_flight += 1
-        if cfg.duplicate and rng.random() < cfg.duplicate:
+        duplicate = link.duplicate
+        if duplicate and rng.random() < duplicate:
             self._duplicated += 1
             if trace is not None:
-                trace.append((now, "duplicate", src, dst, msg, None))
-            delay = fixed if fixed is not None else cfg.sample(rng)
+                trace.append((now, "duplicate", link.src, dst, msg, None))
+            delay = fixed if fixed is not None else link.sample(rng)
             if delay < 0:
-                self._bad_delay(cfg, link, delay)
+                self._bad_delay(link, delay)
             _heappush(self._heap, (now + delay, next(self._seq), _DELIVER, link, msg, now, seq))
             self._in_flight += 1
 
+    def _open_link(self, state: _NodeState, dst: str) -> _Link:
+        target = self._nodes.get(dst)
+        if target is None:
+            raise SimulationError(
+                f"cannot send to node {dst!r}: no such node (known: {sorted(self._nodes)})"
+            )
+        config = self._link_configs.get((state.name, dst), self._default)
+        link = state.out[dst] = _Link(state.name, target, config)
+        return link
+
+    def _configure(self, src: str, dst: str, config: _LinkConfig) -> None:
+        self._link_configs[(src, dst)] = config
+        link = self._nodes[src].out.get(dst)
+        if link is not None:
+            link.configure(config)
+
     @staticmethod
-    def _bad_delay(cfg: _LinkConfig, link: tuple[str, str], delay: float) -> None:
+    def _bad_delay(link: _Link, delay: float) -> None:
         raise ValueError(
-            f"delay {cfg.delay.name} for link {link[0]!r} -> {link[1]!r} drew {delay!r}; "
-            "delays must be >= 0 seconds"
+            f"delay {link.config.delay.name} for link {link.src!r} -> {link.dst!r} drew "
+            f"{delay!r}; delays must be >= 0 seconds"
         )
 
-    def _drop(self, now: float, src: str, dst: str, msg: Any, reason: str) -> None:
+    def _drop(self, now: float, link: _Link, msg: Any, reason: str) -> None:
         self._dropped[reason] += 1
         if self._trace is not None:
-            self._trace.append((now, "drop", src, dst, msg, reason))
+            self._trace.append((now, "drop", link.src, link.dst, msg, reason))
 
     def _cut(self, src: str, dst: str, now: float) -> bool:
         for start, heal, a, b in self._partitions:
