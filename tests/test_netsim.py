@@ -343,7 +343,8 @@ class Recorder(Node):
         self.log: list[tuple[float, str, Any]] = []
 
     def on_start(self, ctx: Context) -> None:
-        ctx.set_timer(7.0, "set-before-crash")
+        ctx.set_timer(7.0, "due-while-down")
+        ctx.set_timer(12.0, "due-after-restart")  # lost with the crash all the same
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         self.log.append((ctx.now, "msg", msg))
