@@ -15,20 +15,28 @@ from distlab.errors import (
     VirtualTimeError,
 )
 from distlab.faults import FaultEvent, FaultyTransport, SyncFaultyTransport
+from distlab.netsim import Context, Delay, LatencySummary, Network, NetworkStats, Node, TraceEvent
 from distlab.vtime import ManualClock, VirtualEventLoop, clock, current_loop, now, rng, run
 
 __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
+    "Context",
     "DeadlockError",
+    "Delay",
     "DistlabError",
     "FaultEvent",
     "FaultyTransport",
     "GradingError",
+    "LatencySummary",
     "ManualClock",
+    "Network",
+    "NetworkStats",
+    "Node",
     "QuizDataError",
     "SimulationError",
     "SyncFaultyTransport",
+    "TraceEvent",
     "VirtualEventLoop",
     "VirtualTimeError",
     "clock",
