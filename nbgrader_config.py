@@ -55,10 +55,13 @@ c.CourseDirectory.solution_directory = "_grading/solution"
 # submission costs seconds, not nbgrader's default 30 s per cell.
 c.Execute.timeout = 5
 # A submission that loops forever would still pay the timeout once per test cell.
-# BudgetedExecute caps the execution time of a whole notebook: once the budget is
-# spent, the remaining cells are not run and score 0 (they say why in their output).
+# BudgetedExecute (nbgrader's Execute plus two limits) fixes that: once a cell has
+# timed out, the submission is known to hang, so later cells get 2 s each (honest
+# tests need milliseconds); and a whole notebook gets at most 40 s of execution,
+# after which the remaining cells are not run and score 0 (their output says why).
 # It also restarts a kernel that a submission killed (os._exit) and carries on.
-c.BudgetedExecute.notebook_budget = 30
+c.BudgetedExecute.timeout_after_timeout = 2
+c.BudgetedExecute.notebook_budget = 40
 
 # nbgrader's own autograde pipeline, with the budgeted executor instead of Execute.
 c.Autograde.autograde_preprocessors = [

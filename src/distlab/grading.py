@@ -44,7 +44,7 @@ from typing import Any
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde, GenerateAssignment
@@ -204,6 +204,10 @@ def _points(value: float) -> str:
 # --------------------------------------------------------------------------------------
 # Preprocessors used by nbgrader_config.py
 # --------------------------------------------------------------------------------------
+def _drop(msg: Any) -> None:
+    """Ignore a kernel message."""
+
+
 def _error_output(ename: str, evalue: str) -> Any:
     return nbformat.v4.new_output(
         "error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
@@ -229,11 +233,21 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         30.0, help="Seconds of execution a whole notebook may use (<= 0: no budget)."
     ).tag(config=True)
 
+    timeout_after_timeout = Float(
+        2.0,
+        help="Once a cell has timed out, later cells get at most this many seconds: "
+        "the submission is known to hang, and honest tests take milliseconds.",
+    ).tag(config=True)
+
     _started: float = 0.0
+    _timed_out: bool = False
+    _setup: list[str]
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> Any:
         """Execute the notebook's cells within the budget; see the class docstring."""
         self._started = time.monotonic()
+        self._timed_out = False
+        self._setup = []
         self.timeout_func = self._cell_timeout
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
         pooled = None
@@ -253,13 +267,14 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             return math.inf
         return self.notebook_budget - (time.monotonic() - self._started)
 
-    def _cell_timeout(self, cell: Any) -> int | None:
-        timeout: int | None = self.timeout
-        remaining = self._remaining()
-        if math.isfinite(remaining):
-            cap = max(1, math.ceil(remaining))
-            timeout = cap if not timeout or timeout < 0 else min(timeout, cap)
-        return timeout
+    def _cell_timeout(self, cell: Any) -> float | None:
+        caps = [self._remaining()]
+        if self.timeout and self.timeout > 0:
+            caps.append(self.timeout)
+        if self._timed_out and self.timeout_after_timeout > 0:
+            caps.append(self.timeout_after_timeout)
+        cap = min(caps)
+        return None if math.isinf(cap) else max(1.0, cap)
 
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
         """Run one cell, or mark it skipped when the budget is spent."""
@@ -275,7 +290,7 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             ]
             return cell, self.resources
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self.log.warning("Kernel died in cell %s; starting a fresh one", index)
             cell.outputs = [
@@ -288,6 +303,42 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             ]
             self._restart_dead_kernel()
             return cell, self.resources
+        except CellTimeoutError:
+            # nbclient gave up waiting for the cell's output (threads still spinning).
+            cell.outputs = [
+                *cell.get("outputs", []),
+                _error_output("CellTimeoutError", "the cell did not finish within its time limit"),
+            ]
+            resources = self.resources
+        timeout_ename = (self.error_on_timeout or {}).get("ename", "CellTimeoutError")
+        if any(o.get("ename") in (timeout_ename, "CellTimeoutError") for o in cell.outputs):
+            self._timed_out = True
+            if not self._kernel_responds():
+                self.log.warning("Kernel still busy after cell %s timed out; restarting it", index)
+                self._restart_dead_kernel()
+        elif not nbgrader_utils.is_grade(cell):
+            # Definitions (imports, solutions, helpers) that ran to the end: replayed into
+            # a fresh kernel, so one bad cell costs only itself.
+            self._setup.append(cell.source)
+        return cell, resources
+
+    def _kernel_responds(self, timeout: float = 1.0) -> bool:
+        """Return True when the kernel runs a trivial statement within ``timeout`` seconds.
+
+        After a timeout the kernel was interrupted. Code that swallows
+        KeyboardInterrupt keeps it busy, and every later cell would just queue up behind
+        it, so such a kernel is restarted instead.
+        """
+        client: Any = getattr(self, "kc", None)
+        if client is None:
+            return False
+        try:
+            reply = run_sync(client.execute_interactive)(
+                "pass", silent=True, store_history=False, timeout=timeout, output_hook=_drop
+            )
+        except Exception:
+            return False
+        return bool(reply and reply.get("content", {}).get("status") == "ok")
 
     def _stop_client(self) -> None:
         client: Any = getattr(self, "kc", None)
@@ -301,6 +352,24 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         self._stop_client()
         run_sync(self.km.restart_kernel)(now=True)
         self.start_new_kernel_client()
+        self._replay_setup()
+
+    def _replay_setup(self) -> None:
+        """Run the definition cells that had finished again, quietly, in the new kernel."""
+        client: Any = getattr(self, "kc", None)
+        for source in self._setup:
+            if client is None or self._remaining() <= 0:
+                return
+            try:
+                run_sync(client.execute_interactive)(
+                    source,
+                    silent=True,
+                    store_history=False,
+                    timeout=max(1.0, min(self.timeout_after_timeout, self._remaining())),
+                    output_hook=_drop,
+                )
+            except Exception:
+                return
 
 
 class HideHiddenTestTracebacks(NbGraderPreprocessor):  # type: ignore[misc]
@@ -632,6 +701,12 @@ def _docstring_line(source: str) -> str:
 
 
 def _failure_message(cell: Any) -> str:
+    for output in cell.get("outputs", []):
+        if output.output_type == "error" and output.get("ename") == "CellTimeoutError":
+            return (
+                "CellTimeoutError: the test did not finish in time "
+                "(an infinite loop, or a call that never returns?)"
+            )
     for output in cell.get("outputs", []):
         if output.output_type == "error":
             evalue = str(output.get("evalue", "")).strip().splitlines()
