@@ -210,13 +210,38 @@ def test_reordering_is_per_link() -> None:
     assert net.run().reordered == 0
 
 
-def test_random_delays_reorder_some_messages() -> None:
-    """Uniform delays wider than the send interval reorder part of the stream."""
+def overtaken_probability(gap: float, width: float, points: int = 10_000) -> float:
+    """Return P(a message is overtaken) for sends ``gap`` s apart and delays U(0, width).
+
+    Message i with delay d is overtaken unless every later message i + k (sent k * gap
+    later) takes at least d - k * gap: P(not overtaken | d) = prod_k (1 - (d - k gap) / w)
+    over the k with k * gap < d. Averaged over d (midpoint rule).
+    """
+    total = 0.0
+    for step in range(points):
+        d = (step + 0.5) / points * width
+        survive = 1.0
+        k = 1
+        while k * gap < d:
+            survive *= 1 - (d - k * gap) / width
+            k += 1
+        total += 1 - survive
+    return total / points
+
+
+def test_random_delays_reorder_the_share_theory_predicts() -> None:
+    """Uniform 0-100 ms delays, sends 10 ms apart: about 58.7 % are overtaken."""
+    n = 1000
     net = pair(seed=1, delay=Delay.uniform(0.0, 0.1))
-    for i in range(1000):
+    for i in range(n):
         net.send("a", "b", i, at=i * 0.01)
     stats = net.run()
-    assert 0 < stats.reordered < 1000
+    p = overtaken_probability(0.01, 0.1)
+    assert round(p, 3) == 0.587
+    # Neighbours share delays, so the indicators are dependent; across 30 seeds the
+    # count spreads less than a binomial's (sd 9 against 16), so these bounds are safe.
+    low, high = binomial_bounds(n, p)
+    assert low <= stats.reordered <= high
 
 
 # Delays -------------------------------------------------------------------------------
@@ -506,7 +531,9 @@ def test_run_that_never_goes_quiet_hits_max_events() -> None:
     )
     with pytest.raises(SimulationError, match="max_events"):
         net.run(max_events=100)
-    assert net.run(until=500.0, max_events=None).timers_fired > 400
+    # 100 events ran: the start and 99 timers (t = 1 .. 99); t = 100 .. 500 fire now.
+    assert net.run(until=500.0, max_events=None).timers_fired == 500
+    assert net.now == 500.0
 
 
 def test_stats_as_dict_has_every_count() -> None:
@@ -593,12 +620,41 @@ def test_delay_of_wrong_type_is_rejected(bad: Any) -> None:
         Network(delay=bad)
 
 
-def test_negative_custom_delay_raises_when_drawn() -> None:
-    """A custom delay that draws below zero names the link."""
-    net = pair(delay=lambda rng: -0.5)
+@pytest.mark.parametrize("drawn", [-0.5, math.nan, math.inf])
+def test_bad_custom_delay_raises_when_drawn(drawn: float) -> None:
+    """A custom delay that draws below zero, NaN or infinity names the link."""
+    net = pair(delay=lambda rng: drawn)
     net.send("a", "b", "x")
     with pytest.raises(ValueError, match="'a' -> 'b'"):
         net.run()
+
+
+def test_handler_exception_does_not_leave_a_stale_sender() -> None:
+    """After a handler raises, reply() outside a handler still refuses (no stale sender)."""
+
+    def fragile(ctx: Context, src: str, msg: Any) -> None:
+        raise RuntimeError("handler bug")
+
+    net = Network()
+    net.add_node("a", sink)
+    ctx = net.add_node("b", fragile)
+    net.send("a", "b", "x")
+    with pytest.raises(RuntimeError, match="handler bug"):
+        net.run()
+    assert ctx.sender is None
+    with pytest.raises(SimulationError, match="reply"):
+        ctx.reply("late")
+
+
+def test_refused_crash_schedules_nothing() -> None:
+    """A crash refused for a bad restart_at leaves the node up for the whole run."""
+    net = pair()
+    with pytest.raises(ValueError, match="restart_at"):
+        net.crash("a", at=2.0, restart_at=1.0)
+    net.send("a", "b", "x", at=5.0)
+    stats = net.run()
+    assert net.is_up("a")
+    assert (stats.delivered, stats.dropped["crashed"]) == (1, 0)
 
 
 @pytest.mark.parametrize(
@@ -631,6 +687,8 @@ def test_duplicate_node_name_is_rejected() -> None:
     ("action", "name"),
     [
         (lambda net: net.run(until=-1.0), "until"),
+        (lambda net: net.run(until=math.nan), "until"),
+        (lambda net: net.run(until=math.inf), "until"),
         (lambda net: net.run(max_events=0), "max_events"),
         (lambda net: net.crash("a", at=2.0, restart_at=1.0), "restart_at"),
         (lambda net: net.crash("a", at=-2.0), "at"),

@@ -86,6 +86,8 @@ _START: Final = 3
 _CRASH: Final = 4
 _RESTART: Final = 5
 
+_INF: Final = math.inf
+
 DROP_REASONS: Final = ("loss", "partition", "crashed")
 """The reasons a message is dropped, as keys of ``NetworkStats.dropped``."""
 
@@ -179,7 +181,7 @@ class Delay:
     def custom(cls, sample: Callable[[random.Random], float], *, name: str = "custom") -> Delay:
         """Return a delay drawn by ``sample(rng)``; draw only from the ``rng`` it gets.
 
-        A sample below zero raises ``ValueError`` when it is drawn.
+        A sample below zero, infinite or NaN raises ``ValueError`` when it is drawn.
 
         Raises:
             TypeError: when ``sample`` is not callable.
@@ -765,11 +767,12 @@ class Network:
         when = _non_negative("at", at)
         if when < self._now:
             raise ValueError(f"at must not be in the past (now is {self._now!r} s), got {when!r}")
+        back = None if restart_at is None else _non_negative("restart_at", restart_at)
+        if back is not None and back <= when:
+            raise ValueError(f"restart_at must be after at ({when!r} s), got {back!r}")
+        # Schedule only once both times are valid: a refused call changes nothing.
         heapq.heappush(self._heap, (when, next(self._seq), _CRASH, node, None, None, None))
-        if restart_at is not None:
-            back = _non_negative("restart_at", restart_at)
-            if back <= when:
-                raise ValueError(f"restart_at must be after at ({when!r} s), got {back!r}")
+        if back is not None:
             heapq.heappush(self._heap, (back, next(self._seq), _RESTART, node, None, None, None))
 
     # Acting from outside ----------------------------------------------------------------
@@ -869,12 +872,20 @@ class Network:
             The stats so far (as ``stats``).
 
         Raises:
-            ValueError: when ``until`` is before ``now`` or ``max_events`` is below 1.
+            ValueError: when ``until`` is before ``now`` or not finite, or ``max_events``
+                is below 1.
             SimulationError: when ``max_events`` events ran and more are pending.
         """
         if until is not None:
-            if isinstance(until, bool) or not isinstance(until, int | float) or until < self._now:
-                raise ValueError(f"until must be a time >= now ({self._now!r} s), got {until!r}")
+            if (
+                isinstance(until, bool)
+                or not isinstance(until, int | float)
+                or not self._now <= until < math.inf  # also rejects NaN
+            ):
+                raise ValueError(
+                    f"until must be a finite time >= now ({self._now!r} s), got {until!r}; "
+                    "pass until=None to run until nothing is left to happen"
+                )
             limit = float(until)
         else:
             limit = math.inf
@@ -918,8 +929,12 @@ class Network:
                     trace.append((now, "deliver", a.src, a.dst, b, None))
                 ctx = state.ctx
                 src = ctx.sender = a.src
-                state.on_message(ctx, src, b)
-                ctx.sender = None
+                try:
+                    state.on_message(ctx, src, b)
+                finally:
+                    # Also when the handler raises: a later timer or hook must not
+                    # reply() to this message's sender.
+                    ctx.sender = None
             elif kind == _TIMER:
                 # a = node, b = timer id, c = payload, d = node epoch when set
                 if b not in live:
@@ -983,7 +998,7 @@ class Network:
         link.next_seq = seq + 1
         fixed = link.fixed
         delay = fixed if fixed is not None else link.sample(rng)
-        if delay < 0:
+        if not 0.0 <= delay < _INF:  # a NaN would corrupt the heap's order silently
             self._bad_delay(link, delay)
         _heappush(self._heap, (now + delay, next(self._seq), _DELIVER, link, msg, now, seq))
         self._in_flight += 1
@@ -993,7 +1008,7 @@ class Network:
             if trace is not None:
                 trace.append((now, "duplicate", link.src, dst, msg, None))
             delay = fixed if fixed is not None else link.sample(rng)
-            if delay < 0:
+            if not 0.0 <= delay < _INF:
                 self._bad_delay(link, delay)
             _heappush(self._heap, (now + delay, next(self._seq), _DELIVER, link, msg, now, seq))
             self._in_flight += 1
@@ -1018,7 +1033,7 @@ class Network:
     def _bad_delay(link: _Link, delay: float) -> None:
         raise ValueError(
             f"delay {link.config.delay.name} for link {link.src!r} -> {link.dst!r} drew "
-            f"{delay!r}; delays must be >= 0 seconds"
+            f"{delay!r}; delays must be finite numbers of seconds >= 0"
         )
 
     def _drop(self, now: float, link: _Link, msg: Any, reason: str) -> None:
