@@ -31,6 +31,7 @@ import asyncio
 import contextvars
 import heapq
 import itertools
+import math
 import random
 import selectors
 import sys
@@ -138,9 +139,9 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         self._timer_cancelled_count = 0
         self._real_selector = real
         super().__init__(selector=_VirtualSelector(self, real))
-        if start < 0:
+        if not 0 <= start < math.inf:  # also rejects NaN
             self.close()
-            raise ValueError(f"start must be >= 0 seconds, got {start!r}")
+            raise ValueError(f"start must be a finite number of seconds >= 0, got {start!r}")
         self.seed = seed
         self.rng = random.Random(seed)
         self.deadlock_after = _DEADLOCK_AFTER
@@ -411,12 +412,15 @@ class ManualClock:
     Call it to read the time; ``advance`` (or ``sleep``) moves it forward.
 
     Args:
-        start: the initial reading, in seconds.
+        start: the initial reading, in seconds (finite, >= 0).
+
+    Raises:
+        ValueError: when ``start`` is negative, infinite or NaN.
     """
 
     def __init__(self, start: float = 0.0) -> None:
-        if start < 0:
-            raise ValueError(f"start must be >= 0 seconds, got {start!r}")
+        if not 0 <= start < math.inf:  # also rejects NaN
+            raise ValueError(f"start must be a finite number of seconds >= 0, got {start!r}")
         self._now = float(start)
         self._lock = threading.Lock()
 
@@ -432,10 +436,13 @@ class ManualClock:
         """Move the clock forward by ``seconds`` and return the new reading.
 
         Raises:
-            ValueError: when ``seconds`` is negative (time never runs backwards).
+            ValueError: when ``seconds`` is negative (time never runs backwards), infinite
+                or NaN.
         """
-        if seconds < 0:
-            raise ValueError(f"seconds must be >= 0 (time never runs backwards), got {seconds!r}")
+        if not 0 <= seconds < math.inf:  # also rejects NaN, which would poison the clock
+            raise ValueError(
+                f"seconds must be finite and >= 0 (time never runs backwards), got {seconds!r}"
+            )
         with self._lock:
             self._now += seconds
             return self._now
