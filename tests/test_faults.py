@@ -267,6 +267,10 @@ def test_drop_outage_loses_requests():
         ({"duplicate": 2}, "duplicate"),
         ({"error_rate": -1}, "error_rate"),
         ({"latency": -0.5}, "latency"),
+        ({"latency": math.nan}, "latency"),
+        ({"latency": math.inf}, "latency"),
+        ({"request_loss": math.nan}, "request_loss"),
+        ({"duplicate": True}, "duplicate"),
         ({"error_status": 404}, "error_status"),
     ],
 )
@@ -289,12 +293,21 @@ def test_configure_validates_too():
         transport.configure(request_loss=3)
 
 
-@pytest.mark.parametrize(("start", "end"), [(5, 5), (10, 2), (-1, 3)])
+@pytest.mark.parametrize(("start", "end"), [(5, 5), (10, 2), (-1, 3), (math.nan, 3), (0, math.nan)])
 def test_bad_outage_window(start: float, end: float):
     """An empty or negative outage window is refused."""
     transport = FaultyTransport(httpx.MockTransport(lambda r: httpx.Response(200)))
     with pytest.raises(ValueError, match="outage"):
         transport.outage(start, end)
+
+
+@pytest.mark.parametrize("drawn", [-1.0, math.nan, math.inf])
+def test_latency_callable_returning_a_bad_delay_is_refused(drawn: float):
+    """A latency callable that returns a negative, NaN or infinite delay raises ValueError."""
+    client, _, seen = sync_setup(latency=lambda rng: drawn)
+    with pytest.raises(ValueError, match="latency"):
+        client.get("/x")
+    assert seen == []
 
 
 def sync_setup(**faults: Any) -> tuple[httpx.Client, distlab.ManualClock, list[int]]:

@@ -28,6 +28,7 @@ whatever the settings, so changing one probability does not reshuffle the others
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -77,7 +78,7 @@ class _Plan:
 
 
 def _check_probability(name: str, value: float) -> float:
-    if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be a probability between 0 and 1, got {value!r}")
     return float(value)
 
@@ -125,7 +126,7 @@ class _FaultModel:
         """Change some settings from now on; the others keep their values.
 
         Raises:
-            ValueError: a probability outside [0, 1], a negative latency, or an
+            ValueError: a probability outside [0, 1], a negative or non-finite latency, or an
                 error_status that is not a 5xx code (the message names the parameter).
         """
         if request_loss is not None:
@@ -137,10 +138,14 @@ class _FaultModel:
         if error_rate is not None:
             self.error_rate = _check_probability("error_rate", error_rate)
         if latency is not None:
-            if not callable(latency) and (not isinstance(latency, int | float) or latency < 0):
+            if not callable(latency) and (
+                isinstance(latency, bool)
+                or not isinstance(latency, int | float)
+                or not 0 <= latency < math.inf  # also rejects NaN
+            ):
                 raise ValueError(
-                    f"latency must be seconds >= 0 or a callable taking a random.Random, "
-                    f"got {latency!r}"
+                    f"latency must be finite seconds >= 0 or a callable taking a "
+                    f"random.Random, got {latency!r}"
                 )
             self.latency = latency
         if error_status is not None:
@@ -159,7 +164,7 @@ class _FaultModel:
         Raises:
             ValueError: when the window is empty or negative, or mode is unknown.
         """
-        if start < 0 or end <= start:
+        if not 0 <= start < end:  # also rejects NaN
             raise ValueError(f"outage needs 0 <= start < end, got start={start!r}, end={end!r}")
         if mode not in ("error", "drop"):
             raise ValueError(f"mode must be 'error' or 'drop', got {mode!r}")
@@ -171,8 +176,10 @@ class _FaultModel:
         draws = [rng.random() for _ in range(4)]
         if callable(self.latency):
             delay = float(self.latency(rng))
-            if delay < 0:
-                raise ValueError(f"latency callable returned a negative delay: {delay!r}")
+            if not 0 <= delay < math.inf:
+                raise ValueError(
+                    f"latency callable returned {delay!r}; it must return finite seconds >= 0"
+                )
         else:
             rng.random()  # keep the number of draws per request constant
             delay = float(self.latency)
