@@ -18,6 +18,7 @@ Tracing is off (it would double the cost); build a ``Network`` yourself to get a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,16 +48,24 @@ def _positive_int(name: str, value: int) -> int:
 
 
 def _positive(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a number of seconds > 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a finite number of seconds > 0, got {value!r}")
     return float(value)
 
 
 def _window(partition: tuple[float, float] | None) -> tuple[float, float] | None:
     if partition is None:
         return None
-    if not isinstance(partition, tuple) or len(partition) != 2:
-        raise ValueError(f"partition must be a (start, heal) tuple of seconds, got {partition!r}")
+    if (
+        not isinstance(partition, tuple)
+        or len(partition) != 2
+        or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in partition)
+        or not 0 <= partition[0] < partition[1] < math.inf  # also rejects NaN
+    ):
+        raise ValueError(
+            "partition must be a (start, heal) tuple of seconds with 0 <= start < heal, "
+            f"got {partition!r}"
+        )
     return partition
 
 
