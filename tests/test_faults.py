@@ -18,6 +18,7 @@ import distlab
 from distlab import vtime
 from distlab.errors import DeadlockError
 from distlab.faults import FaultyTransport, SyncFaultyTransport
+from tests.theory import binomial_bounds
 
 
 class CountingService:
@@ -54,12 +55,6 @@ def run_client(service: CountingService, calls: Any, *, timeout: float = 5.0, **
             return await calls(client, transport)
 
     return distlab.run(main)
-
-
-def binomial_bounds(n: int, p: float, sigmas: float = 5.0) -> tuple[float, float]:
-    """Return the [low, high] count a Binomial(n, p) stays in except with ~1e-6 odds."""
-    spread = sigmas * math.sqrt(n * p * (1 - p))
-    return n * p - spread, n * p + spread
 
 
 def test_lost_request_never_reaches_the_server_and_times_out_on_connect():

@@ -16,6 +16,7 @@ import pytest
 
 from distlab.delivery import deliver_with_retries, replicated_register, send_stream
 from distlab.netsim import Delay
+from tests.theory import fraction_bounds
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "01_unreliable_networks.ipynb"
 
@@ -38,12 +39,6 @@ CALLS = [
 ]
 
 
-def binomial_bounds(n: int, p: float, sigmas: float = 5.0) -> tuple[float, float]:
-    """Return the bounds of a fraction of n Bernoulli(p) trials, mean +- 5 sigma."""
-    sd = math.sqrt(p * (1 - p) / n)
-    return p - sigmas * sd, p + sigmas * sd
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
     source = "\n".join(cell.source for cell in nbformat.read(LESSON, as_version=4).cells)
@@ -56,7 +51,7 @@ def test_lesson_makes_these_calls() -> None:
 def test_about_one_minus_loss_arrive(loss: float, stated: float) -> None:
     """Section 2: with 10 % (30 %) loss about 90 % (70 %) arrive, i.e. 1 - p."""
     assert 1 - loss == pytest.approx(stated)
-    low, high = binomial_bounds(1000, 1 - loss)
+    low, high = fraction_bounds(1000, 1 - loss)
     assert low <= send_stream(1000, loss=loss, seed=1).arrived_fraction <= high
 
 
@@ -95,7 +90,7 @@ def test_about_one_page_in_ten_hits_the_tail() -> None:
     p99 = stream.stats.latency().p99
     pages = [latencies[i : i + 10] for i in range(0, len(latencies), 10)]
     slow_pages = sum(max(page) > p99 for page in pages) / len(pages)
-    low, high = binomial_bounds(len(pages), theory)
+    low, high = fraction_bounds(len(pages), theory)
     assert low <= slow_pages <= high
 
 
@@ -110,7 +105,7 @@ def test_uniform_delay_has_no_tail() -> None:
 def test_about_fifty_duplicates_and_some_reordering() -> None:
     """Section 4: 5 % of 1000 duplicated (about 50); a variable delay reorders some."""
     stream = send_stream(1000, duplicate=0.05, delay=Delay.uniform(0.010, 0.050), seed=3)
-    low, high = binomial_bounds(1000, 0.05)
+    low, high = fraction_bounds(1000, 0.05)
     assert low <= stream.stats.duplicated / 1000 <= high
     assert len(stream.arrivals) == 1000 + stream.stats.duplicated
     assert stream.stats.reordered > 0
@@ -120,7 +115,7 @@ def test_constant_delay_duplicates_but_never_reorders() -> None:
     """Section 4, Try it: a constant delay gives 0 reordered, about 50 still duplicated."""
     stats = send_stream(1000, duplicate=0.05, delay=0.030, seed=3).stats
     assert stats.reordered == 0
-    low, high = binomial_bounds(1000, 0.05)
+    low, high = fraction_bounds(1000, 0.05)
     assert low <= stats.duplicated / 1000 <= high
 
 
@@ -139,7 +134,7 @@ def test_retries_deliver_one_minus_p_to_the_k(tries: int, stated: float) -> None
     """Section 6: with k tries a request arrives with probability 1 - 0.1^k (90 %, 99.9 %)."""
     theory = 1 - 0.1**tries
     assert theory == pytest.approx(stated)
-    low, high = binomial_bounds(2000, theory)
+    low, high = fraction_bounds(2000, theory)
     report = deliver_with_retries(2000, max_tries=tries, loss=0.10, seed=4)
     assert low <= report.delivered_fraction <= high
 

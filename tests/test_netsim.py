@@ -22,6 +22,7 @@ from distlab.netsim import (
     Node,
     canonical,
 )
+from tests.theory import binomial_bounds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,12 +37,6 @@ def pair(**options: Any) -> Network:
     net.add_node("a", sink)
     net.add_node("b", sink)
     return net
-
-
-def binomial_bounds(n: int, p: float, sigmas: float = 5.0) -> tuple[float, float]:
-    """Return the mean +- ``sigmas`` standard deviations of Binomial(n, p)."""
-    sd = math.sqrt(n * p * (1 - p))
-    return n * p - sigmas * sd, n * p + sigmas * sd
 
 
 @dataclass(frozen=True)
