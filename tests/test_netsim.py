@@ -21,6 +21,7 @@ from distlab.netsim import (
     Network,
     Node,
     canonical,
+    canonical_digest,
 )
 from tests.theory import binomial_bounds
 
@@ -566,6 +567,13 @@ def test_canonical_sorts_sets_and_dict_keys() -> None:
     """Sets and dicts serialise the same whatever their iteration order."""
     assert canonical({"b": 1, "a": {3, 1, 2}}) == canonical({"a": {2, 3, 1}, "b": 1})
     assert canonical(Update("k", frozenset({"y", "x"}))) == "Update(key='k',tags=set{'x','y'})"
+
+
+def test_canonical_digest_is_order_insensitive_inside_sets_only() -> None:
+    """canonical_digest: same items, same digest; another order of the items differs."""
+    assert canonical_digest([(1.5, {"b", "a"})]) == canonical_digest([(1.5, {"a", "b"})])
+    assert canonical_digest([1, 2]) != canonical_digest([2, 1])
+    assert len(canonical_digest([])) == 64
 
 
 def test_canonical_rejects_address_reprs() -> None:

@@ -7,7 +7,6 @@ that is down for a minute, and the whole minute runs in milliseconds.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from distlab.faults import FaultyTransport
+from distlab.netsim import canonical_digest
 from distlab.vtime import now, run
 
 __all__ = ["OutageReport", "hello_app", "outage_demo"]
@@ -108,15 +108,10 @@ def outage_demo(
                     pass
                 failures += 1
                 await asyncio.sleep(retry_every)
-        digest = _digest([(e.time, e.kind) for e in transport.log])
+        digest = canonical_digest((e.time, e.kind) for e in transport.log)[:12]
         return attempts, failures, now(), digest
 
     started = time.perf_counter()
     attempts, failures, recovered_at, digest = run(client, seed=seed)
     real = time.perf_counter() - started
     return OutageReport(attempts, failures, recovered_at, recovered_at, real, digest)
-
-
-def _digest(items: list[tuple[float, str]]) -> str:
-    text = "\n".join(f"{t!r} {kind}" for t, kind in items)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]

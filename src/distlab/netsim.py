@@ -76,6 +76,7 @@ __all__ = [
     "TimerHandler",
     "TraceEvent",
     "canonical",
+    "canonical_digest",
 ]
 
 # Event kinds, stored as small ints in the heap tuples (fast to compare and dispatch).
@@ -578,6 +579,26 @@ def canonical(obj: Any) -> str:
     return text
 
 
+def canonical_digest(items: Iterable[Any]) -> str:
+    """Return the sha256 hex digest of ``items`` in ``canonical`` form, one per line.
+
+    Equal digests mean equal items, in any process: the fingerprint every seeded
+    experiment of the course prints (a fault log, a run's events).
+
+    Raises:
+        SimulationError: for an item ``canonical`` cannot serialise stably.
+    """
+    return _sha256_lines(canonical(item) for item in items)
+
+
+def _sha256_lines(lines: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
 # --------------------------------------------------------------------------------------
 # The network
 # --------------------------------------------------------------------------------------
@@ -842,11 +863,7 @@ class Network:
         Raises:
             SimulationError: when the network was built without ``trace=True``.
         """
-        h = hashlib.sha256()
-        for entry in self._trace_entries():
-            h.update(TraceEvent(*entry).canonical().encode())
-            h.update(b"\n")
-        return h.hexdigest()
+        return _sha256_lines(TraceEvent(*entry).canonical() for entry in self._trace_entries())
 
     def _trace_entries(self) -> list[tuple[float, str, str, str | None, Any, str | None]]:
         if self._trace is None:
