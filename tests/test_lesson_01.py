@@ -8,20 +8,31 @@ step: if the lesson's calls change, it fails until this file follows.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 
-from distlab.delivery import deliver_with_retries, replicated_register, send_stream
-from distlab.netsim import Delay
+from distlab.delivery import (
+    RETRY_DELAY,
+    deliver_with_retries,
+    replicated_register,
+    send_stream,
+)
+from distlab.netsim import Delay, Network
 from tests.theory import fraction_bounds
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "01_unreliable_networks.ipynb"
 
 # Source snippets of the lesson whose results the tests below recompute.
 CALLS = [
+    "net = Network(seed=7, loss=0.2, delay=Delay.uniform(0.010, 0.050), trace=True)",
+    "net = Network(seed=8, loss=0.2, delay=Delay.uniform(0.010, 0.050), trace=True)",
+    'net.send("client", "server", f"msg {i}", at=i * 0.005)',
     "loss = 0.10\nstream = send_stream(1000, loss=loss, seed=1)",
     "send_stream(1000, loss=0.3, seed=1)",
     "delay = Delay.exponential(0.030, minimum=0.010)",
@@ -44,6 +55,43 @@ def test_lesson_makes_these_calls() -> None:
     source = "\n".join(cell.source for cell in nbformat.read(LESSON, as_version=4).cells)
     missing = [call for call in CALLS if call not in source]
     assert not missing, f"the lesson no longer makes these calls: {missing}"
+
+
+def defaults(func: Callable[..., object]) -> dict[str, Any]:
+    """Return the default values of ``func``'s parameters."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(func).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+# Section 1 -------------------------------------------------------------------------------
+def eight_messages(seed: int) -> tuple[list[str], int, str]:
+    """Run section 1's network; return what the server got, reorderings and the digest."""
+    got: list[str] = []
+    net = Network(seed=seed, loss=0.2, delay=Delay.uniform(0.010, 0.050), trace=True)
+    net.add_node("client", lambda ctx, src, msg: None)
+    net.add_node("server", lambda ctx, src, msg: got.append(msg))
+    for i in range(8):
+        net.send("client", "server", f"msg {i}", at=i * 0.005)
+    return got, net.run().reordered, net.digest()
+
+
+def test_seed_7_loses_and_reorders_and_replays() -> None:
+    """Section 1: seed 7 loses some messages and reorders some, the same way every run."""
+    got, reordered, digest = eight_messages(7)
+    assert len(got) < 8  # "which messages never arrived?"
+    assert reordered > 0  # "which ones arrived in a different order?"
+    assert eight_messages(7) == (got, reordered, digest)
+
+
+def test_seed_8_loses_other_messages_with_another_fingerprint() -> None:
+    """Section 1, Try it: with seed 8 different messages go missing; the fingerprint changes."""
+    lost_7 = {f"msg {i}" for i in range(8)} - set(eight_messages(7)[0])
+    lost_8 = {f"msg {i}" for i in range(8)} - set(eight_messages(8)[0])
+    assert lost_8 and lost_8 != lost_7
+    assert eight_messages(8)[2][:16] != eight_messages(7)[2][:16]
 
 
 # Section 2 -------------------------------------------------------------------------------
@@ -94,11 +142,35 @@ def test_about_one_page_in_ten_hits_the_tail() -> None:
     assert low <= slow_pages <= high
 
 
+def test_exponential_delay_is_never_below_its_minimum() -> None:
+    """Section 3: never faster than the 10 ms minimum, and the slowest far above p99."""
+    stats = send_stream(10_000, delay=Delay.exponential(0.030, minimum=0.010), seed=2).stats
+    assert min(stats.latencies) >= 0.010
+    assert stats.latency().max > stats.latency().p99
+
+
 def test_uniform_delay_has_no_tail() -> None:
-    """Section 3, Try it: a uniform 10-50 ms delay has p99 just under 50 ms, max <= 50 ms."""
-    summary = send_stream(10_000, delay=Delay.uniform(0.010, 0.050), seed=2).stats.latency()
-    assert 0.049 <= summary.p99 <= 0.050
+    """Section 3, Try it: uniform 10-50 ms has the same 30 ms mean, p99 < 50 ms, max <= 50."""
+    n, sd = 10_000, 0.040 / math.sqrt(12)
+    summary = send_stream(n, delay=Delay.uniform(0.010, 0.050), seed=2).stats.latency()
+    assert abs(summary.mean - 0.030) <= 5 * sd / math.sqrt(n)
+    # Theory: p99 = 10 + 0.99 * 40 = 49.6 ms, with a standard error of about 0.04 ms.
+    assert 0.049 <= summary.p99 < 0.050
     assert summary.max <= 0.050
+
+
+# Sections 4 to 8: the settings the prose states are the functions' defaults ---------------
+def test_defaults_are_the_settings_the_prose_states() -> None:
+    """Sections 4, 6 and 8: 10 ms between messages, 10 % loss, a 200 ms timeout above the
+    longest round trip of 2 x 50 ms, and 20 writes 10 ms apart."""
+    assert defaults(send_stream)["interval"] == 0.010
+    retry = defaults(deliver_with_retries)
+    assert (retry["loss"], retry["timeout"], retry["interval"]) == (0.10, 0.200, 0.010)
+    assert retry["delay"] is RETRY_DELAY
+    assert RETRY_DELAY.name == "uniform(0.01, 0.05)"
+    assert retry["timeout"] > 2 * 0.050
+    register = defaults(replicated_register)
+    assert (register["writes"], register["interval"]) == (20, 0.010)
 
 
 # Section 4 -------------------------------------------------------------------------------
@@ -139,8 +211,16 @@ def test_retries_deliver_one_minus_p_to_the_k(tries: int, stated: float) -> None
     assert low <= report.delivered_fraction <= high
 
 
-def extra_execution_moments(loss: float, tries: int) -> tuple[float, float]:
-    """Return mean and variance of double charges per request (executions - delivered).
+def test_three_nines_of_two_thousand_is_about_two_missing() -> None:
+    """Section 6: 99.9 % of 2000 leaves about 2 requests undelivered on average."""
+    expected = 2000 * 0.1**3
+    assert round(expected, 9) == 2
+    report = deliver_with_retries(2000, max_tries=3, loss=0.10, seed=4)
+    assert report.requests - report.delivered <= expected + 5 * math.sqrt(expected)
+
+
+def extra_execution_distribution(loss: float, tries: int) -> dict[int, float]:
+    """Return P(extra executions = k) for one request (executions - delivered).
 
     Each attempt ends one of three ways: the request is lost (p), it is executed but the
     ack is lost ((1 - p) p), or it is executed and acknowledged ((1 - p)^2, no retry).
@@ -158,6 +238,12 @@ def extra_execution_moments(loss: float, tries: int) -> tuple[float, float]:
         outcomes[extra] = outcomes.get(extra, 0.0) + prob * (1 - loss) ** 2
 
     walk(0, 0, 1.0)
+    return outcomes
+
+
+def extra_execution_moments(loss: float, tries: int) -> tuple[float, float]:
+    """Return mean and variance of double charges per request."""
+    outcomes = extra_execution_distribution(loss, tries)
     mean = sum(k * p for k, p in outcomes.items())
     variance = sum((k - mean) ** 2 * p for k, p in outcomes.items())
     return mean, variance
@@ -174,6 +260,15 @@ def test_about_ten_percent_double_charges_without_a_key() -> None:
     assert abs(report.extra_executions / report.requests - mean) <= bound
 
 
+def test_a_rare_few_are_charged_three_times() -> None:
+    """Section 7: charged three times (two extra) with p = 0.09^2 x 0.9 ~ 0.7 %: a rare few."""
+    distribution = extra_execution_distribution(0.1, 3)
+    assert sum(distribution.values()) == pytest.approx(1)
+    assert distribution[2] == pytest.approx(0.09**2 * 0.9)
+    assert round(distribution[2] * 100, 1) == 0.7
+    assert max(distribution) == 2  # never more with 3 tries
+
+
 def test_idempotency_key_removes_double_charges() -> None:
     """Section 7: with the key double charges are exactly 0 and deliveries unchanged."""
     plain = deliver_with_retries(2000, max_tries=3, seed=4)
@@ -181,6 +276,14 @@ def test_idempotency_key_removes_double_charges() -> None:
     assert keyed.extra_executions == 0
     assert keyed.executed == keyed.delivered == plain.delivered
     assert plain.extra_executions > 0
+
+
+def test_network_duplicates_charge_twice_even_without_retries() -> None:
+    """Section 7, Try it: with one try, duplicate=0.05 double-charges (1 - 0.1) x 0.05 = 4.5 %."""
+    report = deliver_with_retries(2000, max_tries=1, seed=4, duplicate=0.05)
+    assert report.attempts == 2000
+    low, high = fraction_bounds(2000, 0.9 * 0.05)
+    assert low <= report.extra_executions / report.requests <= high
 
 
 def test_network_duplicates_add_double_charges_unless_keyed() -> None:
