@@ -198,6 +198,11 @@ def open_notebook(page: Any, server: JupyterServer, path: str, *, ui: str = "lab
 
     Returns once the kernel is ready: execution indicator idle and a kernel name shown.
     """
+    if ui == "lab":
+        # JupyterLab reopens the tabs of earlier tests from its saved workspace; their
+        # cells never run, which would stall run_all. Start from an empty workspace.
+        response = page.request.delete(server.url("lab/api/workspaces/default"))
+        assert response.status in {204, 404}, f"cannot reset the workspace: {response.status}"
     route = f"lab/tree/{path}" if ui == "lab" else f"notebooks/{path}"
     page.goto(server.url(route))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)

@@ -57,25 +57,8 @@ def _focused_label(page: Any) -> str:
     return text
 
 
-def _forget_lab_workspace(page: Any, server: JupyterServer) -> None:
-    """Delete JupyterLab's default workspace, so no notebook from an earlier test reopens.
-
-    Lab restores the tabs of earlier tests in this session; their cells never run, and
-    `run_all` waits for every code cell on the page. (Reported to the fixtures' owner:
-    this belongs in `open_notebook`.)
-    """
-    response = page.request.delete(server.url("lab/api/workspaces/default"))
-    assert response.status in {204, 404}, f"cannot reset the workspace: {response.status}"
-
-
-def _open(page: Any, server: JupyterServer, path: str, ui: str) -> None:
-    if ui == "lab":
-        _forget_lab_workspace(page, server)
-    open_notebook(page, server, path, ui=ui)
-
-
 def _start(page: Any, server: JupyterServer, ui: str) -> Any:
-    _open(page, server, NOTEBOOK, ui=ui)
+    open_notebook(page, server, NOTEBOOK, ui=ui)
     run_all(page)
     quiz = page.locator(".distlab-quiz")
     quiz.wait_for()
@@ -177,7 +160,7 @@ def test_markup_in_quiz_text_is_shown_as_text(page: Any, jupyter_server: Jupyter
     nb.cells = [nbformat.v4.new_code_cell('from distlab.quiz import show\nshow("99_markup_check")')]
     nbformat.write(nb, folder / "99_markup_check.ipynb")
 
-    _open(page, jupyter_server, "quizzes/99_markup_check.ipynb", "lab")
+    open_notebook(page, jupyter_server, "quizzes/99_markup_check.ipynb", ui="lab")
     run_all(page)
     quiz = page.locator(".distlab-quiz")
     quiz.wait_for()
