@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from distlab.quiz import Question, load_quiz
-from tests.jupyter_browser import REPO, JupyterServer, open_notebook, run_all, screenshot
+from tests.jupyter_browser import (
+    KERNEL_READY_JS,
+    REPO,
+    JupyterServer,
+    open_notebook,
+    run_all,
+    screenshot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -184,3 +191,34 @@ def test_markup_in_quiz_text_is_shown_as_text(page: Any, jupyter_server: Jupyter
     radio.locator(".distlab-quiz-feedback").filter(has_text=CORRECT).wait_for()
     assert page.evaluate("() => window.pwned") is None
     screenshot(page, "quiz_markup_jupyterlab")
+
+
+def _menu(page: Any, menu: str, command: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
+    page.locator(f'li.lm-Menu-item[data-command="{command}"]').click()
+
+
+def test_score_survives_a_kernel_restart(page: Any, jupyter_server: JupyterServer) -> None:
+    """Answer two questions, restart the kernel, run again: the score is still there."""
+    score = _start(page, jupyter_server, "lab")
+    first, second = QUIZ.questions[0], QUIZ.questions[1]
+    right = next(option.text for option in first.options if option.correct)
+    _option(page, first, right).check()
+    _check(page, first).filter(has_text=CORRECT).wait_for()
+    wrong = next(option.text for option in second.options if not option.correct)
+    _option(page, second, wrong).check()
+    _check(page, second).filter(has_text=INCORRECT).wait_for()
+    score.filter(has_text=_whole("1 / 10 correct")).wait_for()
+
+    _menu(page, "Kernel", "kernelmenu:restart")
+    page.locator(".jp-Dialog .jp-mod-accept").click()  # confirm "Restart Kernel?"
+    page.wait_for_function(KERNEL_READY_JS)
+    # Clear the old outputs first, so only the re-run's widget can match below.
+    _menu(page, "Edit", "editmenu:clear-all")
+    assert page.locator(".distlab-quiz").count() == 0
+    run_all(page)
+
+    score = page.locator(".distlab-quiz-score")
+    score.filter(has_text=_whole("1 / 10 correct")).wait_for()
+    assert _whole("2 of 10 answered").search(score.inner_text())
+    screenshot(page, "chapter_quiz_after_restart")
