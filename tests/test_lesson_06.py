@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
+from matplotlib.collections import PathCollection
 
 import distlab
 from distlab.breaker import CircuitBreaker, http_failure
@@ -19,6 +21,7 @@ from distlab.scenarios import (
     alternating_failures,
     async_function_through_call,
     calls_to_failing_service,
+    compare_breakers,
     first_call_after_opening,
     herd_after_timeout,
     is_rejection,
@@ -147,6 +150,12 @@ def test_lesson_numbers_for_the_late_failure() -> None:
     )
 
 
+def test_a_breaker_that_never_lets_a_call_through_gives_up() -> None:
+    """late_failure stops probing after give_up seconds instead of looping forever."""
+    result = late_failure(ChapterCircuitBreaker, recovery_timeout=math.inf, give_up=100)
+    assert result.first_call_at == math.inf
+
+
 # 2.6 Alternating failures ------------------------------------------------------------------------
 @pytest.mark.parametrize("calls", [10, 100, 1001])
 def test_consecutive_count_never_opens_at_fifty_percent(calls: int) -> None:
@@ -154,6 +163,17 @@ def test_consecutive_count_never_opens_at_fifty_percent(calls: int) -> None:
     result = alternating_failures(ChapterCircuitBreaker(5, 30, clock=frozen()), calls=calls)
     assert (result.reached, result.failed, result.rejected) == (calls, math.ceil(calls / 2), 0)
     assert result.first_rejected is None
+
+
+def test_consecutive_count_never_goes_above_one() -> None:
+    """2.6 prose: failing every other call, the chapter's count never goes above 1."""
+    naive = ChapterCircuitBreaker(5, 30, clock=frozen())
+    counts = []
+    for number in range(1, 101):
+        with contextlib.suppress(ConnectionError):
+            naive.call(_backend_down if number % 2 else (lambda: "ok"))
+        counts.append(naive.failure_count)
+    assert max(counts) == 1
 
 
 @pytest.mark.parametrize("window", [4, 10, 20])
@@ -165,6 +185,37 @@ def test_failure_rate_window_opens_when_the_window_fills(window: int) -> None:
     assert result.failed == window // 2
     assert result.first_rejected == window + 1
     assert result.rejected == 100 - window
+
+
+# 3. The reference breaker -----------------------------------------------------------------------
+def test_reference_breaker_walk_of_section_3() -> None:
+    """Section 3: prints open, a refusal with retry_after 30 s, half_open, then ok closed."""
+    clock = frozen()
+    breaker = CircuitBreaker(failure_threshold=5, recovery_timeout=30, clock=clock, name="orders")
+    for _ in range(5):
+        with pytest.raises(ConnectionError):
+            breaker.call(_backend_down)
+    assert breaker.state == "open"
+    with pytest.raises(distlab.CircuitOpenError) as info:
+        breaker.call(lambda: "ok")
+    assert (info.value.name, info.value.retry_after) == ("orders", 30.0)
+    clock.advance(30)
+    assert breaker.state == "half_open"
+    assert (breaker.call(lambda: "ok"), breaker.state) == ("ok", "closed")
+
+
+def test_comparison_table_has_the_numbers_the_prose_reads_row_by_row() -> None:
+    """3.1: 20 vs 1, 20 vs 5, 20 vs 0, 90 vs 30 s, 35 vs 30 s, 100 vs 10."""
+    rows = compare_breakers()
+    assert [(row.chapter, row.reference) for row in rows] == [
+        (20, 1),
+        (20, 5),
+        (20, 0),
+        (90, 30),
+        (35, 30),
+        (100, 10),
+    ]
+    assert [row.label[:2] for row in rows] == ["1.", "2.", "3.", "4.", "5.", "6."]
 
 
 # 4. The outage timeline ---------------------------------------------------------------------------
@@ -261,6 +312,16 @@ def test_lesson_numbers_for_the_outage() -> None:
     assert timeline.recovered_at == 76.5
     assert timeline.recovered_at - timeline.outage[1] == 6.5
     assert timeline.count("rejected", start=70) == 6
+    # "the 5 that open it and 1 failed trial": failures at t = 10 .. 14 and at t = 45
+    assert [c.time for c in timeline.calls if c.outcome == "failure"] == [10, 11, 12, 13, 14, 45]
+    assert [c.time for c in timeline.calls if c.outcome == "rejected" and c.time >= 70] == [
+        70,
+        71,
+        72,
+        73,
+        74,
+        75,
+    ]
     without = outage_timeline(with_breaker=False)
     assert without.reached_during_outage == 60 == timeline.outage[1] - timeline.outage[0]
     assert without.states == ()
@@ -271,6 +332,9 @@ def test_lesson_numbers_for_the_eager_try_it() -> None:
     eager = outage_timeline(recovery_timeout=10)
     assert eager.reached_during_outage == 10
     assert eager.recovered_at == 80.5
+    # 5 failures open it, then 5 failed trials, the last one at t = 69 s
+    failures = [c.time for c in eager.calls if c.outcome == "failure"]
+    assert failures == [10, 11, 12, 13, 14, 25, 36, 47, 58, 69]
 
 
 def test_state_timeline_plot_has_labelled_axes_and_every_call() -> None:
@@ -278,8 +342,8 @@ def test_state_timeline_plot_has_labelled_axes_and_every_call() -> None:
     timeline = outage_timeline()
     ax = plot_state_timeline(timeline)
     assert ax.get_xlabel() == "virtual time (s)"
-    markers = sum(len(c.get_offsets()) for c in ax.collections if hasattr(c, "get_offsets"))
-    assert markers >= len(timeline.calls)
+    markers = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+    assert markers == len(timeline.calls)
     assert "6 requests reached the backend" in ax.get_title()
     plt.close(ax.figure)
 
@@ -292,6 +356,14 @@ def test_lesson_ends_with_its_quiz_and_the_quiz_is_valid() -> None:
     assert "".join(code[-1]["source"]).strip() == 'distlab.quiz.show("06_circuit_breaker")'
     quiz = load_quiz("06_circuit_breaker")
     assert 3 <= len(quiz.questions) <= 5
+
+
+def test_library_defaults_in_the_table_match_pybreaker() -> None:
+    """Section 5: pybreaker opens after fail_max=5 failures and resets after 60 s."""
+    import pybreaker
+
+    library = pybreaker.CircuitBreaker()
+    assert (library.fail_max, library.reset_timeout) == (5, 60)
 
 
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
@@ -316,5 +388,13 @@ def test_lesson_prose_quotes_the_computed_numbers() -> None:
         "6.5 s after the backend recovered",
         "10 requests reach the dead backend",
         "closes only at t = 80.5 s",
+        "its last trial, at t = 69 s, fails",
+        "20 calls against 1 trial; 20 requests to the failing service against 5",
+        "the other 15 are refused",
+        '20 silent "successes" against 0',
+        "90 s against 30 s; 35 s against 30 s; 100 calls against 10",
+        "the count never goes above 1",
+        "`fail_max` (5)",
+        "`reset_timeout` (60 s)",
     ]:
         assert claim in text, claim

@@ -15,6 +15,7 @@ Most take a *breaker factory*: anything called as
     late_failure                does a slow failure restart the open timer?
     alternating_failures        does a 50 % failure rate ever open the breaker?
     outage_timeline             a whole outage, call by call, for a state plot
+    compare_breakers            the six flaw scenarios, chapter's breaker against ours
 
 Calls that hang in a scenario wait on ``threading.Event``s, never on real sleeps; a
 real-time guard (``GUARD`` seconds) turns a stuck scenario into an error.
@@ -33,6 +34,7 @@ from typing import Any, Literal, Protocol
 import httpx
 
 from distlab.breaker import CircuitBreaker, State, http_failure
+from distlab.chapter import ChapterCircuitBreaker
 from distlab.demos import hello_app
 from distlab.errors import CircuitOpenError
 from distlab.faults import FaultyTransport
@@ -44,6 +46,7 @@ __all__ = [
     "AsyncMisuseResult",
     "BreakerFactory",
     "CallRecord",
+    "FlawRow",
     "HerdResult",
     "LateFailureResult",
     "ServiceCallsResult",
@@ -52,6 +55,7 @@ __all__ = [
     "alternating_failures",
     "async_function_through_call",
     "calls_to_failing_service",
+    "compare_breakers",
     "first_call_after_opening",
     "herd_after_timeout",
     "is_rejection",
@@ -409,6 +413,7 @@ def late_failure(
     failure_threshold: int = 5,
     recovery_timeout: float = 30.0,
     slow_call: float = 10.0,
+    give_up: float = 3600.0,
 ) -> LateFailureResult:
     """Open a breaker while a slow call is in flight, then let that call fail.
 
@@ -421,6 +426,8 @@ def late_failure(
         failure_threshold: passed to the factory.
         recovery_timeout: passed to the factory, seconds.
         slow_call: how long the slow call takes, seconds (> failure_threshold).
+        give_up: stop probing this many seconds after the late failure; ``first_call_at``
+            is then ``math.inf`` (a breaker that never lets a call through again).
 
     Returns:
         A ``LateFailureResult``.
@@ -461,7 +468,7 @@ def late_failure(
     if thread.is_alive():
         raise RuntimeError("late_failure: the slow call never finished")
     late_failure_at = manual()
-    while True:
+    while manual() - late_failure_at < give_up:
         manual.advance(1.0)
         try:
             breaker.call(lambda: "ok")
@@ -470,6 +477,7 @@ def late_failure(
                 raise
             continue
         return LateFailureResult(opened_at, late_failure_at, manual())
+    return LateFailureResult(opened_at, late_failure_at, math.inf)
 
 
 # 6. A steady 50 % failure rate --------------------------------------------------------------
@@ -677,3 +685,75 @@ def outage_timeline(
 
     result: Timeline = run(main, seed=seed)
     return result
+
+
+# All six flaws side by side ---------------------------------------------------------------
+@dataclass(frozen=True)
+class FlawRow:
+    """One flaw's scenario, measured on the chapter's breaker and on the reference one.
+
+    Attributes:
+        label: what is measured, with its unit or its total.
+        chapter: the figure for ``ChapterCircuitBreaker``.
+        reference: the figure for ``CircuitBreaker``.
+    """
+
+    label: str
+    chapter: float
+    reference: float
+
+
+def compare_breakers() -> list[FlawRow]:
+    """Run the six flaw scenarios against the chapter's breaker and the reference one.
+
+    Both breakers get ``failure_threshold=5`` and ``recovery_timeout=30``. The reference
+    one is configured as lesson 06 describes: ``is_failure=http_failure`` (and the call
+    raises for 5xx) for flaw 2, a failure-rate window of 50 % over the last 10 calls for
+    flaw 6, and its own monotonic clock, which no step can move, for flaw 4 (the chapter's
+    clock is stepped back 60 s).
+
+    Returns:
+        One ``FlawRow`` per flaw, in the lesson's order.
+    """
+    chapter = ChapterCircuitBreaker
+
+    def frozen() -> ManualClock:
+        return ManualClock()  # no time passes in these scenarios
+
+    return [
+        FlawRow(
+            "1. calls reaching a dead backend after the timeout (of 20)",
+            herd_after_timeout(chapter).reached,
+            herd_after_timeout(CircuitBreaker).reached,
+        ),
+        FlawRow(
+            "2. requests reaching a service answering 503 (of 20)",
+            calls_to_failing_service(chapter(5, 30, clock=frozen())).reached,
+            calls_to_failing_service(
+                CircuitBreaker(5, 30, clock=frozen(), is_failure=http_failure),
+                raise_for_status=True,
+            ).reached,
+        ),
+        FlawRow(
+            "3. async def calls counted as successes (of 20)",
+            async_function_through_call(chapter(5, 30)).returned_coroutines,
+            async_function_through_call(CircuitBreaker(5, 30)).returned_coroutines,
+        ),
+        FlawRow(
+            "4. seconds open when the clock steps back 60 s",
+            first_call_after_opening(chapter, clock_step=-60),
+            first_call_after_opening(CircuitBreaker),
+        ),
+        FlawRow(
+            "5. seconds open after a late failure",
+            late_failure(chapter).open_for,
+            late_failure(CircuitBreaker).open_for,
+        ),
+        FlawRow(
+            "6. calls reaching a backend failing every other time (of 100)",
+            alternating_failures(chapter(5, 30, clock=frozen())).reached,
+            alternating_failures(
+                CircuitBreaker(5, 30, clock=frozen(), failure_rate=0.5, window=10)
+            ).reached,
+        ),
+    ]
