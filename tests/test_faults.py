@@ -94,6 +94,32 @@ def test_duplicated_request_executes_twice_but_answers_once():
     assert service.executed == 2
 
 
+def test_client_gets_the_first_answer_without_waiting_for_the_copy():
+    """duplicate=1 on a 30 s handler: the answer comes at t=30 (not 60), no timeout logged."""
+    service = CountingService()
+
+    async def calls(client: httpx.AsyncClient, transport: FaultyTransport) -> Any:
+        response = await client.get("/slow", timeout=45.0)
+        return response.json(), distlab.now(), dict(transport.counts())
+
+    answer, at, counts = run_client(service, calls, duplicate=1.0)
+    assert (answer, at) == ({"late": True}, 30.0)
+    assert counts == {"duplicated": 1}  # the copy's answer is nobody's timeout
+    assert service.executed == 2  # closing the client waited for the copy
+
+
+def test_a_timed_out_duplicated_call_logs_one_timeout():
+    """duplicate=1 on a 30 s handler behind a 5 s timeout: one ReadTimeout at t=5, logged once."""
+    service = CountingService()
+
+    async def calls(client: httpx.AsyncClient, transport: FaultyTransport) -> Any:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get("/slow")
+        return distlab.now(), dict(transport.counts())
+
+    assert run_client(service, calls, duplicate=1.0) == (5.0, {"duplicated": 1, "timeout": 1})
+
+
 def test_latency_is_added_in_virtual_time():
     """A constant 250 ms latency delays each of 4 sequential calls by exactly that."""
     service = CountingService()
@@ -336,6 +362,13 @@ def test_sync_lost_response_and_duplicate():
     client, clock, seen = sync_setup(duplicate=1.0)
     assert client.get("/x").json() == {"ok": True}
     assert len(seen) == 2
+
+
+def test_sync_duplicate_of_a_slow_handler_is_not_charged_to_the_client():
+    """Sync: a 30 s handler behind a 45 s timeout answers although its copy took 30 s too."""
+    client, clock, seen = sync_setup(duplicate=1.0)
+    assert client.get("/slow", timeout=45.0).json() == {"ok": True}
+    assert (clock(), len(seen)) == (60.0, 2)
 
 
 def test_sync_slow_handler_exceeds_read_timeout():

@@ -225,7 +225,10 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         seed: seeds the fault decisions; the same seed replays the same faults.
         request_loss: probability that a request never reaches the server.
         response_loss: probability that the server's answer never reaches the client.
-        duplicate: probability that the server receives the request twice.
+        duplicate: probability that the server receives the request twice. The copy
+            travels alongside the original and the client gets the first answer as soon
+            as it arrives; ``aclose()`` (the end of ``async with httpx.AsyncClient``)
+            waits for copies still in flight.
         latency: seconds added before each request, or a callable drawing them from
             the transport's ``random.Random`` (e.g. ``lambda r: r.expovariate(10)``).
         error_rate: probability that a 5xx is answered without reaching the server.
@@ -264,6 +267,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         self.configure = self._model.configure
         self.outage = self._model.outage
         self.counts = self._model.counts
+        self._copies: set[asyncio.Task[None]] = set()  # duplicate copies in flight
 
     @property
     def log(self) -> list[FaultEvent]:
@@ -296,15 +300,14 @@ class FaultyTransport(httpx.AsyncBaseTransport):
             return model.error_response(request)
 
         started = loop.time()
-        response = await self._send(request, read_timeout)
         if plan.duplicated:
-            model.record(loop.time(), "duplicated", request)
-            remaining = None if read_timeout is None else read_timeout - (loop.time() - started)
-            try:
-                extra = await self._send(request, remaining)
-                await extra.aclose()
-            except httpx.ReadTimeout:
-                pass  # the client only waits for the first answer
+            # The copy travels alongside the original (which reaches the server first)
+            # and nobody waits for its answer: the client gets the first one.
+            model.record(started, "duplicated", request)
+            copy = loop.create_task(self._send_copy(request, read_timeout))
+            self._copies.add(copy)
+            copy.add_done_callback(self._copies.discard)
+        response = await self._send(request, read_timeout)
         if plan.response_lost:
             model.record(loop.time(), "response_lost", request)
             await response.aclose()
@@ -313,16 +316,16 @@ class FaultyTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout("response lost (injected fault)", request=request)
         return response
 
-    async def _send(self, request: httpx.Request, read_timeout: float | None) -> httpx.Response:
-        async def exchange() -> httpx.Response:
-            response = await self.inner.handle_async_request(request)
-            await response.aread()
-            return response
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+        return response
 
+    async def _send(self, request: httpx.Request, read_timeout: float | None) -> httpx.Response:
         if read_timeout is None:
-            return await exchange()
+            return await self._exchange(request)
         try:
-            return await asyncio.wait_for(exchange(), timeout=max(0.0, read_timeout))
+            return await asyncio.wait_for(self._exchange(request), timeout=max(0.0, read_timeout))
         except TimeoutError:
             self._model.record(
                 asyncio.get_running_loop().time(), "timeout", request, f"{read_timeout} s"
@@ -331,9 +334,24 @@ class FaultyTransport(httpx.AsyncBaseTransport):
                 f"no response within the read timeout of {read_timeout} s", request=request
             ) from None
 
+    async def _send_copy(self, request: httpx.Request, read_timeout: float | None) -> None:
+        # The server executes the copy; its answer (or its failure) reaches nobody.
+        try:
+            response = await asyncio.wait_for(
+                self._exchange(request),
+                timeout=None if read_timeout is None else max(0.0, read_timeout),
+            )
+            await response.aclose()
+        except (TimeoutError, httpx.HTTPError):
+            pass
+
     async def aclose(self) -> None:
-        """Close the inner transport."""
-        await self.inner.aclose()
+        """Wait for duplicate copies still in flight, then close the inner transport."""
+        try:
+            if self._copies:
+                await asyncio.gather(*self._copies)
+        finally:
+            await self.inner.aclose()
 
 
 async def _wait_or_hang(timeout: float | None) -> None:
@@ -427,10 +445,12 @@ class SyncFaultyTransport(httpx.BaseTransport):
 
         started = clock()
         response = self._send(request)
+        elapsed = clock() - started  # the client waits for the first answer only
         if plan.duplicated:
+            # Sync code cannot run the copy alongside the original: it runs after it,
+            # and whatever time its handler takes is not charged to this request.
             model.record(clock(), "duplicated", request)
             self._send(request).close()
-        elapsed = clock() - started
         if read_timeout is not None and elapsed > read_timeout:
             model.record(clock(), "timeout", request, f"{read_timeout} s")
             raise httpx.ReadTimeout(
@@ -445,7 +465,7 @@ class SyncFaultyTransport(httpx.BaseTransport):
                     "client would wait forever",
                     request=request,
                 )
-            clock.advance(max(0.0, read_timeout - elapsed))
+            clock.advance(max(0.0, started + read_timeout - clock()))
             raise httpx.ReadTimeout("response lost (injected fault)", request=request)
         return response
 
