@@ -509,6 +509,8 @@ def test_out_of_range_options_raise_value_error_naming_them(
         ({"is_failure": True}, "is_failure"),
         ({"listeners": [None]}, "listeners"),
         ({"failure_rate": "half"}, "failure_rate"),
+        ({"name": 42}, "name"),
+        ({"failure_rate": 0.5, "window": 2.5}, "window"),
     ],
 )
 def test_wrongly_typed_options_raise_type_error_naming_them(

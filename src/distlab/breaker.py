@@ -159,8 +159,10 @@ class CircuitBreaker:
             raise TypeError("clock must be a callable returning seconds")
         if not callable(is_failure):
             raise TypeError("is_failure must be a callable taking the exception")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"name must be a non-empty string, got {name!r}")
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        if not name:
+            raise ValueError("name must be a non-empty string, got ''")
         if failure_rate is None:
             if window is not None or min_calls is not None:
                 raise ValueError(
