@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -175,6 +177,36 @@ def test_exceptions_propagate_from_the_worker_thread():
 
     with pytest.raises(Boom):
         asyncio.run(kernel_cell())
+
+
+def test_interrupting_a_kernel_cell_stops_the_virtual_loop():
+    """Ctrl-C (Jupyter's stop button) during distlab.run also stops the worker's loop.
+
+    Otherwise a run that never ends would keep a core busy until the kernel restarts.
+    """
+    cancelled = threading.Event()
+
+    async def forever() -> None:
+        try:
+            while True:
+                await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def kernel_cell() -> None:
+        distlab.run(forever)  # blocks: the run never ends by itself
+
+    # A real SIGINT, as the kernel gets it; the run is endless, so the signal always
+    # arrives while the cell waits in distlab.run.
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    loop = asyncio.new_event_loop()  # like ipykernel's: no SIGINT handler of its own
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(kernel_cell())
+    finally:
+        loop.close()
+    assert cancelled.wait(5.0), "the virtual loop kept running after the interrupt"
 
 
 def test_thread_work_freezes_virtual_time():

@@ -28,6 +28,7 @@ Typical use::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -377,28 +378,54 @@ def run(main: MainType[T], *, seed: int | None = 0, start: float = 0.0) -> T:
 
     # A loop already runs in this thread (Jupyter): run ours in a worker thread.
     outcome: dict[str, Any] = {}
+    loops: list[VirtualEventLoop] = []
 
     def target() -> None:
         try:
-            outcome["result"] = _run_here(coro_factory, seed, start)
+            outcome["result"] = _run_here(coro_factory, seed, start, loops.append)
         except BaseException as exc:  # re-raised in the caller's thread
             outcome["error"] = exc
 
     worker = threading.Thread(target=target, name="distlab-virtual-loop", daemon=True)
     worker.start()
-    worker.join()
+    try:
+        worker.join()
+    except BaseException:
+        # Interrupted (Jupyter's stop button is a KeyboardInterrupt here): stop the
+        # virtual loop too, or a run that never ends would spin a core until the
+        # kernel restarts.
+        _cancel_run(loops)
+        worker.join(_THREAD_POLL * 20)
+        raise
     if "error" in outcome:
         raise outcome["error"]
     result: T = outcome["result"]
     return result
 
 
+def _cancel_run(loops: list[VirtualEventLoop]) -> None:
+    """Cancel every task of the virtual loop in ``loops`` (if any), from another thread."""
+
+    def cancel_all(loop: VirtualEventLoop) -> None:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+
+    for loop in loops:
+        with contextlib.suppress(RuntimeError):  # a closed loop has nothing left to stop
+            loop.call_soon_threadsafe(cancel_all, loop)
+
+
 def _run_here(
-    coro_factory: Callable[[], Coroutine[Any, Any, T]], seed: int | None, start: float
+    coro_factory: Callable[[], Coroutine[Any, Any, T]],
+    seed: int | None,
+    start: float,
+    on_loop: Callable[[VirtualEventLoop], object] | None = None,
 ) -> T:
     with asyncio.Runner(loop_factory=lambda: VirtualEventLoop(seed=seed, start=start)) as runner:
         loop = runner.get_loop()
         assert isinstance(loop, VirtualEventLoop)
+        if on_loop is not None:
+            on_loop(loop)
         token = _current.set(loop)
         try:
             return runner.run(coro_factory())
