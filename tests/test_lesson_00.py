@@ -82,7 +82,14 @@ def test_without_loss_every_seed_agrees():
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"outage": -1}, "outage"), ({"retry_every": 0}, "retry_every"), ({"timeout": 0}, "timeout")],
+    [
+        ({"outage": -1}, "outage"),
+        ({"outage": math.nan}, "outage"),
+        ({"retry_every": 0}, "retry_every"),
+        ({"retry_every": math.inf}, "retry_every"),
+        ({"timeout": 0}, "timeout"),
+        ({"loss": 1.5}, "loss"),
+    ],
 )
 def test_outage_demo_validates(kwargs: dict[str, float], name: str):
     """Bad arguments name the parameter."""

@@ -7,6 +7,7 @@ that is down for a minute, and the whole minute runs in milliseconds.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 
@@ -79,14 +80,17 @@ def outage_demo(
         An ``OutageReport``.
 
     Raises:
-        ValueError: when ``outage`` is negative or ``retry_every`` is not positive.
+        ValueError: when a parameter is out of range (the message names it).
     """
-    if outage < 0:
-        raise ValueError(f"outage must be >= 0 seconds, got {outage!r}")
-    if retry_every <= 0:
-        raise ValueError(f"retry_every must be > 0 seconds, got {retry_every!r}")
-    if timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    # Chained comparisons also reject NaN; infinities would make the demo wait forever.
+    if not 0 <= outage < math.inf:
+        raise ValueError(f"outage must be finite seconds >= 0, got {outage!r}")
+    if not 0 < retry_every < math.inf:
+        raise ValueError(f"retry_every must be finite seconds > 0, got {retry_every!r}")
+    if not 0 < timeout < math.inf:
+        raise ValueError(f"timeout must be finite seconds > 0, got {timeout!r}")
+    if not 0 <= loss <= 1:
+        raise ValueError(f"loss must be a probability between 0 and 1, got {loss!r}")
 
     async def client() -> tuple[int, int, float, str]:
         transport = FaultyTransport(
