@@ -150,6 +150,23 @@ def test_lesson_numbers_for_the_late_failure() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"duration": math.inf}, "duration"),
+        ({"interval": math.nan}, "interval"),
+        ({"latency": 1.0}, "latency"),
+        ({"outage": (30.0, 20.0)}, "outage"),
+    ],
+)
+def test_outage_timeline_rejects_settings_that_cannot_run(
+    options: dict[str, object], name: str
+) -> None:
+    """An endless or inconsistent outage run is refused with the parameter's name."""
+    with pytest.raises(ValueError, match=name):
+        outage_timeline(**options)  # type: ignore[arg-type]
+
+
 def test_a_breaker_that_never_lets_a_call_through_gives_up() -> None:
     """late_failure stops probing after give_up seconds instead of looping forever."""
     result = late_failure(ChapterCircuitBreaker, recovery_timeout=math.inf, give_up=100)

@@ -108,8 +108,8 @@ def _trip(breaker: SyncBreaker, failures: int) -> None:
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+    if not 0 < value < math.inf:  # also rejects NaN; an infinite run would never end
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
 
 
 # 1. The herd after the timeout -----------------------------------------------------------
