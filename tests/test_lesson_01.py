@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
@@ -24,6 +25,7 @@ from distlab.delivery import (
     send_stream,
 )
 from distlab.netsim import Delay, Network
+from distlab.plots import plot_latency_histogram
 from tests.theory import fraction_bounds
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "01_unreliable_networks.ipynb"
@@ -140,6 +142,25 @@ def test_about_one_page_in_ten_hits_the_tail() -> None:
     slow_pages = sum(max(page) > p99 for page in pages) / len(pages)
     low, high = fraction_bounds(len(pages), theory)
     assert low <= slow_pages <= high
+
+
+def test_latency_histogram_marks_mean_p50_and_p99_in_milliseconds() -> None:
+    """Section 3's plot: every message counted, axes in ms, lines at about 30, 24 and 100 ms."""
+    stats = send_stream(10_000, delay=Delay.exponential(0.030, minimum=0.010), seed=2).stats
+    summary = stats.latency()
+    ax = plot_latency_histogram(
+        stats.latencies, marks={"mean": summary.mean, "p50": summary.p50, "p99": summary.p99}
+    )
+    try:
+        assert (ax.get_xlabel(), ax.get_ylabel()) == ("one-way latency (ms)", "messages")
+        assert sum(bar.get_height() for bar in ax.patches) == 10_000
+        assert [line.get_label() for line in ax.get_lines()] == [
+            "mean = 30 ms",
+            "p50 = 24 ms",
+            "p99 = 103 ms",
+        ]
+    finally:
+        plt.close(ax.figure)
 
 
 def test_exponential_delay_is_never_below_its_minimum() -> None:
