@@ -242,12 +242,14 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
     _started: float = 0.0
     _timed_out: bool = False
     _setup: list[str]
+    _iopub_timeout: float = 4.0
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> Any:
         """Execute the notebook's cells within the budget; see the class docstring."""
         self._started = time.monotonic()
         self._timed_out = False
         self._setup = []
+        self._iopub_timeout = self.iopub_timeout
         self.timeout_func = self._cell_timeout
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
         pooled = None
@@ -280,6 +282,7 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         """Run one cell, or mark it skipped when the budget is spent."""
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
+        self.iopub_timeout = self._iopub_timeout
         if self._remaining() <= 0:
             cell.outputs = [
                 _error_output(
@@ -321,6 +324,14 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             # a fresh kernel, so one bad cell costs only itself.
             self._setup.append(cell.source)
         return cell, resources
+
+    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+        # nbclient interrupts the kernel here, then waits up to iopub_timeout (4 s) for
+        # the cell's last output. An interrupted kernel reports within milliseconds; one
+        # that swallowed the interrupt never does, so waiting longer only wastes budget.
+        # (Overrides a private nbclient hook; nbclient pins it through nbgrader.)
+        self.iopub_timeout = min(self.iopub_timeout, 1)
+        return await super()._async_handle_timeout(timeout, cell)
 
     def _kernel_responds(self, timeout: float = 1.0) -> bool:
         """Return True when the kernel runs a trivial statement within ``timeout`` seconds.
