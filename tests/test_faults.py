@@ -246,7 +246,9 @@ def test_changing_one_probability_does_not_reshuffle_the_others():
 
         return run_client(service, calls, seed=5, request_loss=0.2, duplicate=duplicate)  # type: ignore[no-any-return]
 
-    assert lost_indices(0.0) == lost_indices(0.5)
+    lost = lost_indices(0.0)
+    assert len(lost) > 30  # about 60 of 300: the comparison below is not vacuous
+    assert lost_indices(0.5) == lost
 
 
 def test_outage_window_fails_exactly_inside_it():
