@@ -32,6 +32,39 @@ from distlab.scenarios import (
 LESSON = Path(__file__).resolve().parent.parent / "lessons" / "06_circuit_breaker.ipynb"
 
 
+# Source snippets of the lesson whose results the tests below recompute.
+CALLS = [
+    "naive = ChapterCircuitBreaker(failure_threshold=5, recovery_timeout=30, clock=clock)",
+    "scenarios.herd_after_timeout(ChapterCircuitBreaker, callers=20)",
+    "scenarios.herd_after_timeout(ChapterCircuitBreaker, callers=100)",
+    "naive = ChapterCircuitBreaker(5, 30, clock=distlab.ManualClock())\n"
+    "service = scenarios.calls_to_failing_service(naive, calls=20)",
+    "scenarios.async_function_through_call(ChapterCircuitBreaker(5, 30), calls=20)",
+    "for step in (0, -60, +25):\n"
+    "    seconds = scenarios.first_call_after_opening(ChapterCircuitBreaker, clock_step=step)",
+    "scenarios.late_failure(ChapterCircuitBreaker, slow_call=10)",
+    "scenarios.alternating_failures(\n"
+    "    ChapterCircuitBreaker(5, 30, clock=distlab.ManualClock()), calls=100\n)",
+    'CircuitBreaker(failure_threshold=5, recovery_timeout=30, clock=clock, name="orders")',
+    "scenarios.compare_breakers()",
+    "scenarios.outage_timeline(\n"
+    "    outage=(10, 70), duration=120, failure_threshold=5, recovery_timeout=30\n)",
+    "scenarios.outage_timeline(with_breaker=False)",
+    "scenarios.outage_timeline(recovery_timeout=10)",
+]
+
+
+def test_lesson_makes_these_calls() -> None:
+    """Every call recomputed here appears verbatim in the lesson."""
+    source = "\n".join(
+        "".join(c["source"])
+        for c in json.loads(LESSON.read_text())["cells"]
+        if c["cell_type"] == "code"
+    )
+    missing = [call for call in CALLS if call not in source]
+    assert not missing, f"the lesson no longer makes these calls: {missing}"
+
+
 def frozen() -> distlab.ManualClock:
     """Return a clock that no scenario moves (no time passes)."""
     return distlab.ManualClock()
