@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import json
 import math
+from pathlib import Path
 
 import pytest
 
+import distlab
 from distlab.demos import outage_demo
+
+LESSON = Path(__file__).resolve().parents[1] / "lessons" / "00_start_here.ipynb"
+
+# Source snippets of the lesson whose results the tests below recompute.
+CALLS = [
+    "await asyncio.sleep(60)",
+    "report = outage_demo(outage=60, retry_every=5)",
+    "outage_demo(outage=60, retry_every=7)",
+    "first = outage_demo(loss=0.3, seed=7)",
+    "again = outage_demo(loss=0.3, seed=7)",
+    "other = outage_demo(loss=0.3, seed=8)",
+]
+
+
+def test_lesson_makes_these_calls():
+    """Every call recomputed here appears verbatim in the lesson."""
+    cells = json.loads(LESSON.read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    missing = [call for call in CALLS if call not in source]
+    assert not missing, f"the lesson no longer makes these calls: {missing}"
+
+
+def test_waiting_a_minute_takes_sixty_virtual_seconds():
+    """Section 2: the virtual clock says 60 seconds after asyncio.sleep(60)."""
+
+    async def wait_a_minute() -> float:
+        await asyncio.sleep(60)
+        return distlab.now()
+
+    assert distlab.run(wait_a_minute) == 60.0
 
 
 @pytest.mark.parametrize(
