@@ -452,6 +452,7 @@ class ManualClock:
         self._lock = threading.Lock()
 
     def __call__(self) -> float:
+        """Return the current reading in seconds (what ``clock=`` callers read)."""
         return self._now
 
     @property
