@@ -216,6 +216,7 @@ def test_constant_delay_duplicates_but_never_reorders() -> None:
 def test_partition_drops_exactly_the_eight_messages_in_its_window() -> None:
     """Section 5: (4 - 2) / 0.25 = 8 messages, numbers 8 to 15, are dropped."""
     stream = send_stream(40, interval=0.25, delay=0.05, partition=(2.0, 4.0))
+    assert stream.count * 0.25 == 10.0  # "a message every 0.25 s for 10 s"
     assert (4.0 - 2.0) / 0.25 == 8
     assert sorted(set(range(40)) - set(stream.arrivals)) == list(range(8, 16))
     assert stream.stats.dropped == {"loss": 0, "partition": 8, "crashed": 0}

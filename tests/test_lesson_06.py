@@ -349,6 +349,7 @@ def test_outage_timeline_matches_the_hand_replay(options: dict[str, object]) -> 
 def test_lesson_numbers_for_the_outage() -> None:
     """Section 4 prose: open at 14.5, trials at 45 and 76, 6 vs 60 requests, 60 refused."""
     timeline = outage_timeline(outage=(10, 70), duration=120, failure_threshold=5)
+    assert [c.time for c in timeline.calls] == list(range(120))  # every second for 120 s
     assert timeline.states == (
         (0.0, "closed"),
         (14.5, "open"),
