@@ -379,10 +379,16 @@ def run(main: MainType[T], *, seed: int | None = 0, start: float = 0.0) -> T:
     # A loop already runs in this thread (Jupyter): run ours in a worker thread.
     outcome: dict[str, Any] = {}
     loops: list[VirtualEventLoop] = []
+    interrupted = threading.Event()
+
+    def started(loop: VirtualEventLoop) -> None:
+        loops.append(loop)  # before the check: the caller sets the flag, then reads loops
+        if interrupted.is_set():
+            _cancel_run([loop])
 
     def target() -> None:
         try:
-            outcome["result"] = _run_here(coro_factory, seed, start, loops.append)
+            outcome["result"] = _run_here(coro_factory, seed, start, started)
         except BaseException as exc:  # re-raised in the caller's thread
             outcome["error"] = exc
 
@@ -394,6 +400,7 @@ def run(main: MainType[T], *, seed: int | None = 0, start: float = 0.0) -> T:
         # Interrupted (Jupyter's stop button is a KeyboardInterrupt here): stop the
         # virtual loop too, or a run that never ends would spin a core until the
         # kernel restarts.
+        interrupted.set()
         _cancel_run(loops)
         worker.join(_THREAD_POLL * 20)
         raise
