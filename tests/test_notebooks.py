@@ -13,9 +13,11 @@ from distlab.notebooks import clean_notebook, find_notebooks, main, notebook_pro
 REPO = Path(__file__).resolve().parent.parent
 EXECUTED_FOLDERS = ["lessons", "solutions", "quizzes"]
 ALL_FOLDERS = [*EXECUTED_FOLDERS, "exercises"]
-# A hang guard per cell, not a timing goal: on a shared, loaded machine a timed assert
-# would flake. How fast the notebooks run is measured by benchmarks/bench_notebooks.py.
-CELL_TIMEOUT_SECONDS = 120
+# The course promises every notebook runs in at most 10 s. nbclient enforces it per cell
+# (a cell over 10 s fails the test, so a notebook can never hide a slow step); the
+# whole-notebook wall time is measured, side by side, by benchmarks/bench_notebooks.py
+# rather than asserted, because this machine is shared and noisy.
+CELL_TIMEOUT_SECONDS = 10
 
 
 def notebooks_in(folders: list[str]) -> list[Path]:
