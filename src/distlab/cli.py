@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``distlab`` command line and return its exit status."""
     args = _parser().parse_args(argv)
+    # jsonschema (imported by nbformat) imports rfc3987_syntax when it is installed, and
+    # that module compiles a grammar at import time: 1-3 s of every start, for an IRI
+    # format check that notebooks never use. jsonschema skips the check without it.
+    if "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
     try:
         if args.command == "release":
             return _release(args)
@@ -99,12 +104,24 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from distlab.grading import Course, Grader, read_notebook
+    if not args.notebook.is_file():  # before anything slow starts
+        raise GradingError(f"no such file: {args.notebook}")
+    from distlab.kernelpool import KernelPool
 
-    course = Course(args.course)
-    course.notebooks(args.exercise)  # unknown exercise: exit 2 before any work
-    read_notebook(args.notebook)
-    with Grader(course, pool=1) as grader:
+    # The kernel boots while nbgrader is imported and the exercise prepared.
+    pool = KernelPool(1, env={"NBGRADER_EXECUTION": "autograde"}, limit=1)
+    try:
+        from distlab.grading import Course, read_notebook
+
+        course = Course(args.course)
+        course.notebooks(args.exercise)  # unknown exercise: exit 2 before any work
+        read_notebook(args.notebook)
+    except BaseException:
+        pool.close()
+        raise
+    from distlab.grading import Grader
+
+    with Grader(course, pool=pool) as grader:
         report = grader.grade(args.exercise, args.notebook, student=args.student)
     if args.json:
         print(json.dumps(report.to_json()))

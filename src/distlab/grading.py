@@ -25,15 +25,13 @@ from __future__ import annotations
 import ast
 import contextlib
 import functools
+import hashlib
 import logging
 import math
 import os
-import queue
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Iterable, Iterator
@@ -42,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
@@ -55,6 +52,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from distlab.errors import GradingError
+from distlab.kernelpool import KernelPool
 from distlab.notebooks import clean_notebook
 
 __all__ = [
@@ -66,6 +64,7 @@ __all__ = [
     "HideHiddenTestTracebacks",
     "KernelPool",
     "TestResult",
+    "autograde_kernel_pool",
     "check_notebook",
     "find_course_root",
     "read_notebook",
@@ -406,114 +405,6 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------------------
-# Kernels started ahead of time
-# --------------------------------------------------------------------------------------
-class KernelPool:
-    """Start Python kernels in the background so a notebook never waits for one.
-
-    Kernel start-up is the main fixed cost of grading a notebook. While one notebook
-    runs, the pool starts the next kernel. Each kernel serves one notebook and is then
-    shut down, so no state leaks from one submission into the next.
-
-    Args:
-        size: kernels kept ready (1 is enough when notebooks take longer than a start-up).
-        env: extra environment variables for the kernels.
-        cwd: folder the kernels start in (they are moved to the notebook's folder later).
-        limit: start at most this many kernels in total (None: no limit), so a pool that
-            knows how many notebooks it serves never starts one for nothing.
-    """
-
-    def __init__(
-        self,
-        size: int = 1,
-        *,
-        env: dict[str, str] | None = None,
-        cwd: str = ".",
-        limit: int | None = None,
-    ) -> None:
-        if size < 1:
-            raise ValueError(f"size must be >= 1, got {size!r}")
-        self._left = limit if limit is not None else -1
-        self._env = {**os.environ, **(env or {})}
-        self._cwd = os.path.abspath(cwd)
-        self._ready: queue.Queue[Any] = queue.Queue()
-        self._size = size
-        self._closed = False
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        for _ in range(size):
-            self._spawn()
-
-    def _spawn(self) -> None:
-        def start() -> None:
-            try:
-                km = AsyncKernelManager(kernel_name="python3")
-                run_sync(km.start_kernel)(
-                    extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                    env=self._env,
-                    cwd=self._cwd,
-                    # ipykernel warns on stderr about unencrypted TCP, for every kernel.
-                    stderr=subprocess.DEVNULL,
-                )
-            except Exception as exc:  # reported to the taker
-                self._ready.put(exc)
-                return
-            self._ready.put(km)
-
-        with self._lock:
-            if self._closed or self._left == 0:
-                return
-            self._left -= 1
-            thread = threading.Thread(target=start, name="distlab-kernel-pool", daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def take(self, cwd: str) -> Any:
-        """Return a started kernel manager whose kernel runs in ``cwd``; start another."""
-        item = self._ready.get(timeout=120)
-        self._spawn()
-        if isinstance(item, Exception):
-            raise item
-        km = item
-        client = km.blocking_client()
-        try:
-            client.start_channels()
-            client.wait_for_ready(timeout=60)
-            reply = client.execute_interactive(
-                f"import os as _o; _o.chdir({cwd!r}); del _o",
-                silent=True,
-                store_history=False,
-                timeout=30,
-            )
-            if reply["content"]["status"] != "ok":
-                raise GradingError(f"could not move a pooled kernel to {cwd}")
-        finally:
-            client.stop_channels()
-        return km
-
-    @staticmethod
-    def discard(km: Any) -> None:
-        """Shut down a kernel that has served its notebook."""
-        with contextlib.suppress(Exception):
-            run_sync(km.shutdown_kernel)(now=True)
-
-    def close(self) -> None:
-        """Shut down every kernel still waiting in the pool."""
-        with self._lock:
-            self._closed = True
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout=60)
-        while True:
-            try:
-                item = self._ready.get_nowait()
-            except queue.Empty:
-                break
-            if not isinstance(item, Exception):
-                self.discard(item)
-
-
-# --------------------------------------------------------------------------------------
 # The course
 # --------------------------------------------------------------------------------------
 def find_course_root(start: Path | None = None) -> Path:
@@ -547,12 +438,32 @@ def _ensure_tools_on_path() -> None:
 
 def _cache_alembic_version() -> None:
     # Every new gradebook asks for the schema version by running `alembic heads` in a
-    # subprocess (seconds on a busy machine). The answer cannot change while this
-    # process runs, so ask once.
+    # subprocess: about 5 s here, as the subprocess imports nbgrader and SQLAlchemy
+    # again. The answer is a constant of the installed nbgrader, read here in-process
+    # from the same alembic scripts folder, once per process.
     import nbgrader.api as nbgrader_api
 
-    if not hasattr(nbgrader_api.get_alembic_version, "cache_info"):
-        nbgrader_api.get_alembic_version = functools.cache(nbgrader_api.get_alembic_version)
+    original = nbgrader_api.get_alembic_version
+    if hasattr(original, "cache_info"):
+        return
+
+    @functools.cache
+    def alembic_version() -> str:
+        try:
+            from alembic.config import Config as AlembicConfig
+            from alembic.script import ScriptDirectory
+            from nbgrader.dbutil import ALEMBIC_DIR
+
+            config = AlembicConfig()
+            config.set_main_option("script_location", ALEMBIC_DIR)
+            heads = ScriptDirectory.from_config(config).get_heads()
+        except Exception:
+            heads = []
+        if len(heads) == 1:
+            return str(heads[0])
+        return str(original())  # anything unusual: ask alembic the way nbgrader does
+
+    nbgrader_api.get_alembic_version = alembic_version
 
 
 class Course:
@@ -746,7 +657,9 @@ class Grader:
     Args:
         course: the course whose solutions and settings are used.
         pool: start kernels ahead of time, the first one at once: pass the number of
-            notebooks that will be graded (an int), or True when unknown.
+            notebooks that will be graded (an int), True when unknown, or a
+            :class:`KernelPool` already started (see :func:`autograde_kernel_pool`); the
+            grader closes it.
         in_place: grade in the course folder itself instead of a scratch copy.
         workdir: keep the scratch course here instead of in a temporary folder.
     """
@@ -755,7 +668,7 @@ class Grader:
         self,
         course: Course,
         *,
-        pool: bool | int = False,
+        pool: bool | int | KernelPool = False,
         in_place: bool = False,
         workdir: Path | None = None,
     ) -> None:
@@ -785,14 +698,11 @@ class Grader:
         self._prepared: set[str] = set()
         self._pool: KernelPool | None = None
         _quiet_logs()
-        if pool:
+        if isinstance(pool, KernelPool):
+            self._pool = pool
+        elif pool:
             # Started now, the first kernel boots while the assignment is prepared.
-            self._pool = KernelPool(
-                1,
-                env={"NBGRADER_EXECUTION": "autograde"},
-                cwd=str(self.scratch),
-                limit=None if pool is True else int(pool),
-            )
+            self._pool = autograde_kernel_pool(None if pool is True else int(pool))
 
     def __enter__(self) -> Grader:
         return self
@@ -829,6 +739,7 @@ class Grader:
         if exercise in self._prepared:
             return
         self.course.notebooks(exercise)  # raises GradingError for an unknown exercise
+        cached = None
         if not self.in_place:
             dst = self.root / "solutions" / exercise
             if dst.exists():
@@ -838,11 +749,41 @@ class Grader:
                 dst,
                 ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
             )
+            cached = self._cached_gradebook(exercise)
+        gradebook = self.scratch / "gradebook.db"
+        if cached is not None and cached.is_file() and not gradebook.exists():
+            shutil.copyfile(cached, gradebook)
+            self._prepared.add(exercise)
+            return
         coursedir = self.coursedir(exercise)
         converter = GenerateAssignment(coursedir=coursedir, config=coursedir.config, log=_log)
         converter.force = True
         _run_converter(converter)
+        if cached is not None and not self._prepared:
+            # Only a gradebook that holds this one exercise and nothing else is reusable.
+            with contextlib.suppress(OSError):
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                partial = cached.with_suffix(f".{os.getpid()}.tmp")
+                shutil.copyfile(gradebook, partial)
+                os.replace(partial, cached)
         self._prepared.add(exercise)
+
+    def _cached_gradebook(self, exercise: str) -> Path:
+        """Where a gradebook prepared for ``exercise`` alone is kept between runs.
+
+        Preparing an exercise (generate_assignment into a new gradebook) costs seconds,
+        the same seconds every time. The copy is keyed by everything it depends on: the
+        solution files, the course id and the nbgrader version.
+        """
+        import nbgrader
+
+        digest = hashlib.sha256()
+        digest.update(f"{nbgrader.__version__}\0{self.course.course_id}\0".encode())
+        for path in sorted((self.course.solutions_dir / exercise).rglob("*")):
+            if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+                digest.update(path.relative_to(self.course.solutions_dir).as_posix().encode())
+                digest.update(path.read_bytes())
+        return self.course.root / "_grading" / "cache" / f"{exercise}-{digest.hexdigest()[:16]}.db"
 
     def grade(
         self, exercise: str, notebook: Path | str, student: str = DEFAULT_STUDENT
@@ -966,6 +907,15 @@ class Grader:
             max_score=sum(t.max_points for t in tests),
             tests=tuple(tests),
         )
+
+
+def autograde_kernel_pool(limit: int | None = None) -> KernelPool:
+    """Start a :class:`KernelPool` of kernels set up like nbgrader's autograde kernels.
+
+    Args:
+        limit: how many notebooks it will serve (None: unknown).
+    """
+    return KernelPool(1, env={"NBGRADER_EXECUTION": "autograde"}, limit=limit)
 
 
 # The pool handed to BudgetedExecute: nbgrader instantiates preprocessors itself from
