@@ -16,6 +16,7 @@ exercise, missing file, not a notebook), with a one-line message on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -91,14 +92,21 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from distlab.grading import Course, check_notebook, find_course_root, read_notebook
+    if not args.notebook.is_file():  # before anything slow starts
+        raise GradingError(f"no such file: {args.notebook}")
+    from distlab.kernelpool import KernelPool
 
-    read_notebook(args.notebook)  # a one-line error before the slow imports and kernel
-    try:
-        course: Course | None = Course(args.course or find_course_root(args.notebook.parent))
-    except GradingError:
-        course = None  # checking works without a course: default settings
-    report = check_notebook(args.notebook, course)
+    # The kernel boots while nbgrader is imported.
+    env = {"NBGRADER_EXECUTION": "validate", "NBGRADER_VALIDATING": "1"}
+    with contextlib.closing(KernelPool(1, env=env, limit=1)) as pool:
+        from distlab.grading import Course, check_notebook, find_course_root, read_notebook
+
+        read_notebook(args.notebook)
+        try:
+            course: Course | None = Course(args.course or find_course_root(args.notebook.parent))
+        except GradingError:
+            course = None  # checking works without a course: default settings
+        report = check_notebook(args.notebook, course, pool)
     print("\n".join(report.lines()))
     return EXIT_OK if report.passed else EXIT_FAILED
 

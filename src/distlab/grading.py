@@ -72,6 +72,8 @@ __all__ = [
 ]
 
 CONFIG_FILE = "nbgrader_config.py"
+# What nbgrader's validator tells the kernel; `distlab check` does the same.
+CHECK_ENV = {"NBGRADER_EXECUTION": "validate", "NBGRADER_VALIDATING": "1"}
 DEFAULT_STUDENT = "student"
 
 _log = logging.getLogger("distlab.grading")
@@ -939,12 +941,19 @@ def submissions(course: Course) -> Iterator[tuple[str, str, Path]]:
 # --------------------------------------------------------------------------------------
 # Checking (students)
 # --------------------------------------------------------------------------------------
-def check_notebook(path: Path | str, course: Course | None = None) -> CheckReport:
+def check_notebook(
+    path: Path | str, course: Course | None = None, pool: KernelPool | None = None
+) -> CheckReport:
     """Run the visible tests of a notebook and report each test cell's outcome.
 
     Hidden tests are removed first (the student's copy has none; an instructor's copy
     would otherwise leak them). Test cells the student edited are reported, and the
     edited version runs: ``check`` shows what the student sees in Jupyter.
+
+    Args:
+        path: the notebook.
+        course: whose settings (timeouts) apply; default nbgrader's.
+        pool: take the kernel from this pool (started early by the command line).
 
     Raises:
         GradingError: when the file is missing or not a notebook.
@@ -966,9 +975,14 @@ def check_notebook(path: Path | str, course: Course | None = None) -> CheckRepor
         if isinstance(pp, ClearHiddenTests):
             pp.enforce_metadata = False
         nb, resources = pp.preprocess(nb, resources)
+    global _ACTIVE_POOL
     executor = BudgetedExecute(config=config, log=_log)
-    with nbgrader_utils.setenv(NBGRADER_EXECUTION="validate", NBGRADER_VALIDATING="1"):
-        nb, resources = executor.preprocess(nb, resources)
+    _ACTIVE_POOL = pool
+    try:
+        with nbgrader_utils.setenv(**CHECK_ENV):
+            nb, resources = executor.preprocess(nb, resources)
+    finally:
+        _ACTIVE_POOL = None
     tests = []
     problems = []
     for cell in nb.cells:
