@@ -64,3 +64,13 @@ def page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Playwright's sync API keeps an asyncio loop marked as running in the main thread
+    for as long as the session-scoped browser lives; tests that start their own loop
+    (asyncio.run) must not come after it.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
