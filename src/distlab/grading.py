@@ -4,14 +4,17 @@ Everything here drives nbgrader's own Python classes (``GenerateAssignment``,
 ``Autograde``, the ``Gradebook``) with the settings in the repository's
 ``nbgrader_config.py``; nothing imitates them. What distlab adds:
 
-* :class:`BudgetedExecute`, nbgrader's ``Execute`` with a time budget per notebook and
-  a kernel that comes back after a submission kills it, so one bad submission can
-  neither stall nor crash the grading of the others;
+* :class:`BudgetedExecute`, nbgrader's ``Execute`` with a time budget per notebook,
+  shorter timeouts once a submission is known to hang, and a kernel that comes back
+  (definitions replayed) after a submission kills or wedges it, so one bad submission
+  can neither stall nor crash the grading of the others;
 * :class:`HideHiddenTestTracebacks`, so feedback never quotes a hidden test;
-* :class:`Grader`, which grades submissions in a scratch course directory and reuses
-  what can be reused between them (the prepared assignment, the gradebook, a kernel
-  started ahead of time);
-* :func:`check_notebook`, the student's friendly run of the visible tests.
+* :class:`Grader`, which grades submissions in this process, in a scratch course
+  directory or in the course itself, and reuses what can be reused: the prepared
+  gradebook (cached between runs), and kernels started ahead of time
+  (:class:`distlab.kernelpool.KernelPool`);
+* :func:`check_notebook`, the student's friendly run of the visible tests;
+* :func:`release`, which regenerates ``exercises/`` with ``generate_assignment``.
 
 Layout of a course (see ``nbgrader_config.py``)::
 
