@@ -23,6 +23,7 @@ from traitlets.config import Config
 
 from distlab.cli import main
 from distlab.grading import Course, Grader, GradeReport
+from distlab.kernelpool import KernelPool
 from tests.test_grading_robustness import _edit_breaker, _index, honest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -271,3 +272,30 @@ def test_grade_all_grades_the_submitted_folder_into_the_gradebook(
     autograded = course / "_grading" / "autograded" / "alice" / "circuit_breaker"
     assert (autograded / "circuit_breaker.ipynb").is_file()
     assert not (course / "exercises").exists()  # the release is left alone
+
+
+@pytest.mark.slow
+def test_kernel_pool_moves_kernels_to_the_notebook_and_never_starves(tmp_path: Path) -> None:
+    """A pooled kernel runs in the folder asked for; asking beyond the limit still works."""
+    pool = KernelPool(1, limit=1)
+    try:
+        for _ in range(2):  # the second kernel is beyond the limit: started on demand
+            km = pool.take(str(tmp_path))
+            client = km.blocking_client()
+            client.start_channels()
+            printed: list[str] = []
+
+            def collect(msg: dict[str, Any], printed: list[str] = printed) -> None:
+                if msg["msg_type"] == "stream":
+                    printed.append(msg["content"]["text"])
+
+            try:
+                client.execute_interactive(
+                    "import os; print(os.getcwd())", timeout=30, output_hook=collect
+                )
+            finally:
+                client.stop_channels()
+                KernelPool.discard(km)
+            assert "".join(printed).strip() == str(tmp_path)
+    finally:
+        pool.close()

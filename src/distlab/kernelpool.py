@@ -53,10 +53,11 @@ class KernelPool:
         self._closed = False
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._starting = 0  # kernels being started right now
         for _ in range(size):
             self._spawn()
 
-    def _spawn(self) -> None:
+    def _spawn(self, force: bool = False) -> None:
         def start() -> None:
             try:
                 km = AsyncKernelManager(kernel_name="python3")
@@ -68,20 +69,34 @@ class KernelPool:
                     stderr=subprocess.DEVNULL,
                 )
             except Exception as exc:  # reported to the taker
-                self._ready.put(exc)
+                self._put(exc)
                 return
-            self._ready.put(km)
+            self._put(km)
 
         with self._lock:
-            if self._closed or self._left == 0:
+            if self._closed or (self._left == 0 and not force):
                 return
-            self._left -= 1
+            self._left = max(0, self._left - 1) if self._left >= 0 else -1
+            self._starting += 1
             thread = threading.Thread(target=start, name="distlab-kernel-pool", daemon=True)
             self._threads.append(thread)
             thread.start()
 
+    def _put(self, item: Any) -> None:
+        with self._lock:
+            self._starting -= 1
+        self._ready.put(item)
+
     def take(self, cwd: str) -> Any:
-        """Return a started kernel manager whose kernel runs in ``cwd``; start another."""
+        """Return a started kernel manager whose kernel runs in ``cwd``; start another.
+
+        Asked for more kernels than its ``limit``, the pool starts one on demand rather
+        than wait for a kernel that will never come.
+        """
+        with self._lock:
+            starved = self._ready.empty() and self._starting == 0
+        if starved:
+            self._spawn(force=True)
         item = self._ready.get(timeout=120)
         self._spawn()
         if isinstance(item, Exception):
