@@ -217,7 +217,29 @@ def _timeouts(request: httpx.Request) -> tuple[float | None, float | None]:
     return timeout.get("connect"), timeout.get("read")
 
 
-class FaultyTransport(httpx.AsyncBaseTransport):
+class _FaultLog:
+    """What both transports share: the fault model's settings, outages and log."""
+
+    _model: _FaultModel
+
+    def _attach_model(self, model: _FaultModel) -> None:
+        self._model = model
+        self.configure = model.configure
+        self.outage = model.outage
+        self.counts = model.counts
+
+    @property
+    def log(self) -> list[FaultEvent]:
+        """Every injected fault so far, oldest first."""
+        return self._model.log
+
+    @property
+    def requests(self) -> int:
+        """How many requests were sent through this transport."""
+        return self._model.requests
+
+
+class FaultyTransport(_FaultLog, httpx.AsyncBaseTransport):
     """An async httpx transport that injects seeded faults in front of another one.
 
     Args:
@@ -255,29 +277,18 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         error_status: int = 503,
     ) -> None:
         self.inner = inner
-        self._model = _FaultModel(
-            seed=seed,
-            request_loss=request_loss,
-            response_loss=response_loss,
-            duplicate=duplicate,
-            latency=latency,
-            error_rate=error_rate,
-            error_status=error_status,
+        self._attach_model(
+            _FaultModel(
+                seed=seed,
+                request_loss=request_loss,
+                response_loss=response_loss,
+                duplicate=duplicate,
+                latency=latency,
+                error_rate=error_rate,
+                error_status=error_status,
+            )
         )
-        self.configure = self._model.configure
-        self.outage = self._model.outage
-        self.counts = self._model.counts
         self._copies: set[asyncio.Task[None]] = set()  # duplicate copies in flight
-
-    @property
-    def log(self) -> list[FaultEvent]:
-        """Every injected fault so far, oldest first."""
-        return self._model.log
-
-    @property
-    def requests(self) -> int:
-        """How many requests were sent through this transport."""
-        return self._model.requests
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the faults, then (maybe) to the inner transport."""
@@ -363,7 +374,7 @@ async def _wait_or_hang(timeout: float | None) -> None:
         await asyncio.sleep(max(0.0, timeout))
 
 
-class SyncFaultyTransport(httpx.BaseTransport):
+class SyncFaultyTransport(_FaultLog, httpx.BaseTransport):
     """A sync httpx transport that injects seeded faults, on an injected clock.
 
     Same settings and log as ``FaultyTransport``. Waiting (latency, timeouts) moves
@@ -395,28 +406,17 @@ class SyncFaultyTransport(httpx.BaseTransport):
             raise ValueError("clock must be a ManualClock (callable with .advance(seconds))")
         self.inner = inner
         self.clock = clock
-        self._model = _FaultModel(
-            seed=seed,
-            request_loss=request_loss,
-            response_loss=response_loss,
-            duplicate=duplicate,
-            latency=latency,
-            error_rate=error_rate,
-            error_status=error_status,
+        self._attach_model(
+            _FaultModel(
+                seed=seed,
+                request_loss=request_loss,
+                response_loss=response_loss,
+                duplicate=duplicate,
+                latency=latency,
+                error_rate=error_rate,
+                error_status=error_status,
+            )
         )
-        self.configure = self._model.configure
-        self.outage = self._model.outage
-        self.counts = self._model.counts
-
-    @property
-    def log(self) -> list[FaultEvent]:
-        """Every injected fault so far, oldest first."""
-        return self._model.log
-
-    @property
-    def requests(self) -> int:
-        """How many requests were sent through this transport."""
-        return self._model.requests
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` through the faults, then (maybe) to the inner transport."""
