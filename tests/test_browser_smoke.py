@@ -1,4 +1,4 @@
-"""Real-browser smoke test: JupyterLab opens lesson 00, runs it, and shows its outputs."""
+"""Real-browser smoke test: JupyterLab and Notebook 7 open lesson 00, run it, show its outputs."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from tests.jupyter_browser import JupyterServer, open_notebook, run_all, screens
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_lesson_00_runs_in_jupyterlab(page: Any, jupyter_server: JupyterServer):
-    """Run All in JupyterLab renders the virtual-time output and the quiz widget."""
-    open_notebook(page, jupyter_server, "lessons/00_start_here.ipynb", ui="lab")
+@pytest.mark.parametrize("ui", ["lab", "notebook"], ids=["jupyterlab", "notebook7"])
+def test_lesson_00_runs_in_the_browser(page: Any, jupyter_server: JupyterServer, ui: str):
+    """Run All renders the virtual-time output and the quiz widget (Lab and Notebook 7)."""
+    open_notebook(page, jupyter_server, "lessons/00_start_here.ipynb", ui=ui)
     run_all(page)
     outputs = page.locator(".jp-OutputArea-output")
     outputs.filter(has_text="virtual time passed: 60 s").first.wait_for()
@@ -27,4 +28,4 @@ def test_lesson_00_runs_in_jupyterlab(page: Any, jupyter_server: JupyterServer):
         ).count()
         == 0
     )
-    screenshot(page, "lesson_00_jupyterlab")
+    screenshot(page, f"lesson_00_{ui}")
