@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -144,7 +145,7 @@ def test_same_seed_same_result_in_another_process():
         text=True,
         check=True,
         env={"PYTHONHASHSEED": "random", "PATH": ""},
-        cwd=str(__import__("pathlib").Path(__file__).parent.parent),
+        cwd=str(pathlib.Path(__file__).parent.parent),
     ).stdout
     assert out.strip() == repr(_seeded_walk())
 
@@ -383,3 +384,22 @@ def test_negative_start_is_rejected():
         distlab.run(main, start=-1)
     with pytest.raises(ValueError, match="start"):
         distlab.run(main, start=float("nan"))
+
+
+@pytest.mark.slow
+def test_same_seed_same_result_inside_a_jupyter_kernel():
+    """In a real kernel (a loop already running) the seeded run gives the same result."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("from tests.test_vtime import _seeded_walk"),
+        nbformat.v4.new_code_cell("print(repr(_seeded_walk()))"),
+    ]
+    repo = str(pathlib.Path(__file__).resolve().parent.parent)
+    NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": repo}}
+    ).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert printed.strip() == repr(_seeded_walk())
