@@ -10,6 +10,7 @@ import copy
 import json
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from distlab.quiz import (
     QuizSession,
     QuizView,
     ResultStore,
+    SavedAnswer,
     build,
     course_root,
     default_results_path,
@@ -360,10 +362,38 @@ def test_results_are_written_atomically_as_json(sample_path: Path, distlab_home:
     for question in view.questions:
         pick(question, *correct_texts(question))
         question.check_button.click()
-    assert sorted(p.name for p in distlab_home.iterdir()) == ["quiz_results.json"]
+    names = sorted(p.name for p in distlab_home.iterdir())
+    assert [name for name in names if name != ".quiz_results.json.lock"] == ["quiz_results.json"]
     saved = json.loads(results_file(distlab_home).read_text())
     assert saved["format"] == 1
     assert set(saved["quizzes"]["sample_quiz"]["answers"]) == {"one", "many", "tf"}
+
+
+def test_two_notebooks_saving_at_once_keep_every_answer(distlab_home: Path) -> None:
+    """Two stores on one file (two open notebooks) save 2 x 40 answers at once: none is lost.
+
+    Each save reads the file and writes it back; without the lock one writer's answers
+    overwrite the other's (about half are lost). A barrier starts both at the same moment.
+    """
+    path = results_file(distlab_home)
+    start = threading.Barrier(2)
+    stores = {quiz_id: ResultStore(path) for quiz_id in ("quiz_a", "quiz_b")}
+
+    def student(quiz_id: str) -> None:
+        start.wait()
+        for number in range(40):
+            stores[quiz_id].save(quiz_id, f"q{number}", SavedAnswer(("b",), True, 1, "t"))
+
+    threads = [threading.Thread(target=student, args=(quiz_id,)) for quiz_id in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [store.notices for store in stores.values()] == [[], []]
+    store = ResultStore(path)
+    assert len(store.load("quiz_a")) == 40
+    assert len(store.load("quiz_b")) == 40
+    assert store.notices == []
 
 
 @pytest.mark.parametrize(

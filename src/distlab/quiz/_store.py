@@ -10,19 +10,26 @@ Layout of `quiz_results.json`::
          "checked_at": "2026-11-27T03:55:00+00:00"}}}}}
 
 Writes are atomic (a temporary file in the same folder, then `os.replace`), and
-every write reads the file again first, so two quizzes open at once do not undo
-each other's answers. A file that cannot be read as results is renamed aside with
-a timestamp suffix and reported through `notices`; nothing here raises on a bad file.
+every write reads the file again first, under an exclusive lock on a sidecar file
+(`.quiz_results.json.lock`), so two notebooks open at once do not undo each other's
+answers. (The lock is `fcntl.flock`; where it does not exist, on Windows, two writes
+in the same instant can still lose one answer.) A file that cannot be read as results
+is renamed aside with a timestamp suffix and reported through `notices`; a file of a
+newer format is left alone and not written to. Nothing here raises on a bad file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 __all__ = ["RESULTS_FILE_NAME", "ResultStore", "SavedAnswer", "default_results_path"]
 
@@ -196,18 +203,56 @@ class ResultStore:
         except OSError as exc:
             self._notify(f"Your answers could not be saved to {self.path}: {exc}.")
 
+    def _open_lock(self, *, create: bool) -> IO[str] | None:
+        # Returns the locked sidecar file, or None where no lock can be had; the callers
+        # then go on unlocked, as a lock is a safeguard, not a reason to stop the quiz.
+        if sys.platform == "win32":
+            return None
+        import fcntl
+
+        lock_path = self.path.with_name(f".{self.path.name}.lock")
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            elif not self.path.parent.is_dir():
+                return None  # nothing to read yet, so nothing to guard
+            handle = open(lock_path, "a", encoding="utf-8")  # noqa: SIM115 (closed by _locked)
+        except OSError:
+            return None  # the write that follows reports the folder's problem
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        except OSError:
+            handle.close()  # a file system without locks (some network mounts)
+            return None
+        return handle
+
+    @contextmanager
+    def _locked(self, *, create: bool) -> Iterator[None]:
+        # Every read-modify-write of the file runs under this lock: without it, two
+        # notebooks checking at once each write back what they read, and one answer is lost.
+        handle = self._open_lock(create=create)
+        try:
+            yield
+        finally:
+            if handle is not None:
+                handle.close()  # closing releases the lock
+
     def load(self, quiz_id: str) -> dict[str, SavedAnswer]:
         """Return the saved answers of one quiz, keyed by question id (empty if none)."""
-        return dict(self._read_all().get(quiz_id, {}))
+        # Locked too: a damaged file is moved aside by exactly one of two readers.
+        with self._locked(create=False):
+            return dict(self._read_all().get(quiz_id, {}))
 
     def save(self, quiz_id: str, question_id: str, answer: SavedAnswer) -> None:
         """Save (replace) the answer to one question of one quiz."""
-        results = self._read_all()
-        results.setdefault(quiz_id, {})[question_id] = answer
-        self._write_all(results)
+        with self._locked(create=True):
+            results = self._read_all()
+            results.setdefault(quiz_id, {})[question_id] = answer
+            self._write_all(results)
 
     def clear(self, quiz_id: str) -> None:
         """Forget every saved answer of one quiz; other quizzes are kept."""
-        results = self._read_all()
-        if results.pop(quiz_id, None) is not None:
-            self._write_all(results)
+        with self._locked(create=True):
+            results = self._read_all()
+            if results.pop(quiz_id, None) is not None:
+                self._write_all(results)
