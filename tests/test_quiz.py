@@ -402,9 +402,10 @@ def test_two_notebooks_saving_at_once_keep_every_answer(distlab_home: Path) -> N
         "{not json",
         "[1, 2, 3]",
         '{"format": 1, "quizzes": {"sample_quiz": {"answers": {"one": {"selected": "b"}}}}}',
-        '{"format": 99, "quizzes": {}}',
+        '{"quizzes": {}}',
+        '{"format": 0, "quizzes": {}}',
     ],
-    ids=["not-json", "not-an-object", "bad-answer", "unknown-format"],
+    ids=["not-json", "not-an-object", "bad-answer", "no-format", "format-zero"],
 )
 def test_corrupt_results_file_is_moved_aside_with_a_message(
     sample_path: Path, distlab_home: Path, content: str
@@ -423,6 +424,25 @@ def test_corrupt_results_file_is_moved_aside_with_a_message(
     pick(view.question_view("one"), "b")
     view.question_view("one").check_button.click()
     assert json.loads(results_file(distlab_home).read_text())["format"] == 1
+
+
+def test_results_file_of_a_newer_format_is_kept_and_not_overwritten(
+    sample_path: Path, distlab_home: Path
+) -> None:
+    """A file from a newer distlab is not moved aside or rewritten; the quiz says to update."""
+    distlab_home.mkdir()
+    content = '{"format": 2, "quizzes": {"sample_quiz": {"responses": []}}}'
+    results_file(distlab_home).write_text(content)
+    view = build(sample_path)
+    assert "newer version of distlab" in view.notice.value
+    assert "0 of 3 answered" in view.score.value
+    pick(view.question_view("one"), "b")
+    view.question_view("one").check_button.click()
+    assert "Correct." in view.question_view("one").feedback.value
+    assert "1 / 3 correct" in view.score.value
+    view.reset_button.click()
+    assert results_file(distlab_home).read_text() == content
+    assert list(distlab_home.glob("quiz_results.json.corrupt-*")) == []
 
 
 def test_unwritable_results_folder_is_reported_not_raised(

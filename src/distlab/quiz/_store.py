@@ -65,6 +65,10 @@ class _CorruptError(Exception):
     """The results file exists but does not hold results."""
 
 
+class _NewerFormatError(Exception):
+    """The results file was written by a newer distlab, in a format this one cannot read."""
+
+
 def _parse_answer(raw: object) -> SavedAnswer:
     if not isinstance(raw, dict):
         raise _CorruptError("an answer is not an object")
@@ -88,7 +92,13 @@ def _parse_file(text: str) -> dict[str, dict[str, SavedAnswer]]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _CorruptError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+    if not isinstance(data, dict):
+        raise _CorruptError(f"not a distlab results file of format {_FORMAT}")
+    version = data.get("format")
+    if isinstance(version, int) and not isinstance(version, bool) and version > _FORMAT:
+        # Not damaged: moving it aside would hide the answers from the newer version too.
+        raise _NewerFormatError(f"format {version}")
+    if version != _FORMAT:
         raise _CorruptError(f"not a distlab results file of format {_FORMAT}")
     quizzes = data.get("quizzes")
     if not isinstance(quizzes, dict):
@@ -157,6 +167,14 @@ class ResultStore:
             return {}
         try:
             return _parse_file(text)
+        except _NewerFormatError as exc:
+            self._read_only = True
+            self._notify(
+                f"Your quiz results file {self.path} was written by a newer version of distlab "
+                f"({exc}). It is left as it is and answers will not be saved: "
+                "update distlab to see and keep your saved answers."
+            )
+            return {}
         except _CorruptError as exc:
             return self._move_aside(str(exc))
 
