@@ -7,6 +7,7 @@ Every test points DISTLAB_HOME at its own tmp_path, so no test sees a real resul
 from __future__ import annotations
 
 import copy
+import html
 import json
 import os
 import re
@@ -445,21 +446,59 @@ def test_results_file_of_a_newer_format_is_kept_and_not_overwritten(
     assert list(distlab_home.glob("quiz_results.json.corrupt-*")) == []
 
 
+@pytest.mark.parametrize("below", ["", "home"], ids=["home-is-a-file", "file-above-home"])
+def test_distlab_home_that_is_a_file_is_reported_not_raised(
+    tmp_path: Path, sample_path: Path, monkeypatch: pytest.MonkeyPatch, below: str
+) -> None:
+    """DISTLAB_HOME naming a file: the quiz says so on display, Check still grades, once."""
+    blocker = tmp_path / "a_file"
+    blocker.write_text("keep me")
+    monkeypatch.setenv("DISTLAB_HOME", str(blocker / below))
+    view = build(sample_path)
+    message = f"{html.escape(str(blocker))} is a file, not a folder"
+    assert message in view.notice.value
+    pick(view.question_view("one"), "b")
+    view.question_view("one").check_button.click()
+    assert "Correct." in view.question_view("one").feedback.value
+    pick(view.question_view("tf"), "False")
+    view.question_view("tf").check_button.click()
+    assert "2 / 3 correct" in view.score.value
+    assert view.notice.value.count("cannot be saved") == 1
+    assert blocker.read_text() == "keep me"
+
+
 def test_unwritable_results_folder_is_reported_not_raised(
     tmp_path: Path, sample_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When the results folder cannot be created, Check still grades and the quiz says why."""
-    blocker = tmp_path / "a_file"
-    blocker.write_text("")
-    monkeypatch.setenv("DISTLAB_HOME", str(blocker / "home"))
+    """When the temporary file cannot be written, Check still grades and the quiz says why."""
+
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("distlab.quiz._store.tempfile.mkstemp", refuse)
     view = build(sample_path)
     pick(view.question_view("one"), "b")
     view.question_view("one").check_button.click()
     assert "Correct." in view.question_view("one").feedback.value
     assert "could not be saved" in view.notice.value
+    assert "Permission denied" in view.notice.value
     pick(view.question_view("tf"), "False")
     view.question_view("tf").check_button.click()
     assert view.notice.value.count("could not be saved") == 1
+
+
+def test_results_path_that_is_a_folder_is_kept_and_reported(
+    sample_path: Path, distlab_home: Path
+) -> None:
+    """A folder in place of the results file is left alone; the quiz says answers are not saved."""
+    results_file(distlab_home).mkdir(parents=True)
+    view = build(sample_path)
+    assert "could not be read" in view.notice.value
+    pick(view.question_view("one"), "b")
+    view.question_view("one").check_button.click()
+    assert "Correct." in view.question_view("one").feedback.value
+    assert results_file(distlab_home).is_dir()
+    assert list(results_file(distlab_home).iterdir()) == []
 
 
 def test_default_results_path_follows_distlab_home(

@@ -129,6 +129,14 @@ def _dump(results: dict[str, dict[str, SavedAnswer]]) -> str:
     return json.dumps({"format": _FORMAT, "quizzes": quizzes}, indent=2, sort_keys=True) + "\n"
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """Return the first of `folder` and its parents that exists but is not a folder."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
+
+
 class ResultStore:
     """Read and write one results file.
 
@@ -153,7 +161,11 @@ class ResultStore:
     def _read_all(self) -> dict[str, dict[str, SavedAnswer]]:
         try:
             text = self.path.read_text(encoding="utf-8")
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
+            return {}
+        except NotADirectoryError:
+            # DISTLAB_HOME (or a folder above it) is a file: say so now, not at the first Check.
+            self._notify(self._not_a_folder_message())
             return {}
         except UnicodeDecodeError as exc:
             return self._move_aside(f"it is not UTF-8 text ({exc})")
@@ -219,7 +231,18 @@ class ResultStore:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError as exc:
-            self._notify(f"Your answers could not be saved to {self.path}: {exc}.")
+            if _file_in_the_way(self.path.parent) is not None:
+                self._notify(self._not_a_folder_message())
+            else:
+                self._notify(f"Your answers could not be saved to {self.path}: {exc}.")
+
+    def _not_a_folder_message(self) -> str:
+        blocker = _file_in_the_way(self.path.parent)
+        where = blocker if blocker is not None else self.path.parent
+        return (
+            f"Your answers cannot be saved to {self.path}: {where} is a file, not a folder. "
+            "Set DISTLAB_HOME to a folder (or unset it to use ~/.distlab)."
+        )
 
     def _open_lock(self, *, create: bool) -> IO[str] | None:
         # Returns the locked sidecar file, or None where no lock can be had; the callers
