@@ -215,6 +215,31 @@ def test_a_broken_ipynb_is_not_a_notebook(
     assert "is not a Jupyter notebook" in capsys.readouterr().err
 
 
+def _without_nbgrader_metadata() -> Any:
+    nb = nbformat.read(EXERCISE, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    return nb
+
+
+@pytest.mark.parametrize("command", ["check", "grade"])
+@pytest.mark.parametrize(
+    "make", [nbformat.v4.new_notebook, _without_nbgrader_metadata], ids=["empty", "no_metadata"]
+)
+def test_a_notebook_without_the_exercise_cells_is_named_not_graded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, make: Any
+) -> None:
+    """No nbgrader cells: exit 2 saying so, never "all visible tests pass" or 0 points."""
+    path = tmp_path / "my copy.ipynb"
+    nbformat.write(make(), path)
+    args = ["check", str(path)] if command == "check" else ["grade", "circuit_breaker", str(path)]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "my copy.ipynb has no" in captured.err or "my copy.ipynb has none" in captured.err
+    assert captured.err.count("\n") == 1
+
+
 @pytest.mark.slow
 def test_check_tells_a_student_what_to_fix(capsys: pytest.CaptureFixture[str]) -> None:
     """`distlab check` on the fresh exercise fails each test with its docstring and error."""

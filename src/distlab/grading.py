@@ -799,7 +799,8 @@ class Grader:
         downloads); otherwise its name picks the exercise's notebook.
 
         Raises:
-            GradingError: unknown exercise, missing file, or a file that is not a notebook.
+            GradingError: unknown exercise, missing file, a file that is not a notebook,
+                or a notebook with none of the exercise's graded cells.
         """
         names = self.course.notebooks(exercise)
         path = Path(notebook)
@@ -811,6 +812,16 @@ class Grader:
         else:
             raise GradingError(
                 f"{path.name} is not one of {exercise}'s notebooks: {', '.join(names)}"
+            )
+        # A notebook without a single one of the exercise's nbgrader cells (solution,
+        # test or locked) would score 0 with "was the test cell deleted?" on every line:
+        # name the real problem instead.
+        expected = self._cell_ids(exercise, notebook_id)
+        found = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells}
+        if expected and not expected & found:
+            raise GradingError(
+                f"{path.name} has none of the nbgrader cells of {exercise}/{notebook_id}.ipynb "
+                "(another exercise's notebook, or a copy that lost its cell metadata)"
             )
         self.prepare(exercise)
         dest = self._path("submitted_directory", student, exercise)
@@ -859,6 +870,14 @@ class Grader:
             self._report(exercise, student, nb_id, autograded / f"{nb_id}.ipynb", error)
             for nb_id in notebook_ids
         ]
+
+    def _cell_ids(self, exercise: str, notebook_id: str) -> set[str]:
+        """Return the nbgrader cell ids (grade ids) of every nbgrader cell of a solution."""
+        source = nbformat.read(
+            self.course.solutions_dir / exercise / f"{notebook_id}.ipynb", as_version=4
+        )
+        ids = (c.metadata.get("nbgrader", {}).get("grade_id") for c in source.cells)
+        return {str(i) for i in ids if i}
 
     def _report(
         self, exercise: str, student: str, notebook_id: str, autograded: Path, error: str
@@ -963,6 +982,13 @@ def check_notebook(
     """
     path = Path(path)
     nb = read_notebook(path)
+    if not any(nbgrader_utils.is_grade(cell) for cell in nb.cells):
+        # Otherwise "0 of 0 test cells pass" reads as success (a lesson, a blank notebook,
+        # or a copy whose cell metadata an editor dropped).
+        raise GradingError(
+            f"{path.name} has no nbgrader test cells: check the notebook you opened "
+            "from exercises/ (a copy keeps its cell metadata only in Jupyter)"
+        )
     config = Config(course.config) if course is not None else Config()
     edited = []
     for cell in nb.cells:
