@@ -12,6 +12,7 @@ Layout:
     _grading/                                 everything produced while grading (ignored by git)
 """
 
+import contextlib
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
@@ -42,8 +43,11 @@ c.CourseDirectory.release_directory = "exercises"
 # grades can never be committed by accident and `make clean` removes all of it.
 # The gradebook path is absolute (relative to this file): an SQLite URL is otherwise
 # relative to the current directory, and SQLite does not create missing folders.
+# A read-only course folder (a shared copy students check against) is fine: only the
+# course gradebook needs the folder, and `distlab check`/`grade` never use it.
 _grading = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_grading")
-os.makedirs(_grading, exist_ok=True)
+with contextlib.suppress(OSError):
+    os.makedirs(_grading, exist_ok=True)
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_grading, "gradebook.db")
 c.CourseDirectory.submitted_directory = "_grading/submitted"
 c.CourseDirectory.autograded_directory = "_grading/autograded"

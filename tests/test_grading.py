@@ -240,6 +240,34 @@ def test_a_notebook_without_the_exercise_cells_is_named_not_graded(
     assert captured.err.count("\n") == 1
 
 
+def test_a_broken_course_config_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An nbgrader_config.py that raises: exit 2 naming the file, no traceback."""
+    shutil.copytree(REPO / "solutions", tmp_path / "solutions")
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Execute.timeout = 1 / 0\n")
+    assert main(["--course", str(tmp_path), "grade", "circuit_breaker", str(EXERCISE)]) == 2
+    err = capsys.readouterr().err
+    assert "nbgrader_config.py could not be loaded: ZeroDivisionError" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_grade_works_when_the_course_folder_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A course whose _grading/ cannot be created (read-only copy) still grades a file."""
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    shutil.copytree(REPO / "solutions", tmp_path / "solutions")
+    # A file where the folder should be fails os.makedirs like a read-only folder does
+    # (and unlike permissions, also when the tests run as root).
+    (tmp_path / "_grading").write_text("not a folder")
+    args = ["--course", str(tmp_path), "grade", "circuit_breaker", str(EXERCISE), "--json"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["max_score"] == 26
+    assert (tmp_path / "_grading").read_text() == "not a folder"
+
+
 @pytest.mark.slow
 def test_check_tells_a_student_what_to_fix(capsys: pytest.CaptureFixture[str]) -> None:
     """`distlab check` on the fresh exercise fails each test with its docstring and error."""

@@ -476,6 +476,9 @@ class Course:
 
     Args:
         root: the folder with ``nbgrader_config.py`` (default: found from the cwd).
+
+    Raises:
+        GradingError: when the folder has no ``nbgrader_config.py`` or it cannot be loaded.
     """
 
     def __init__(self, root: Path | str | None = None) -> None:
@@ -485,7 +488,12 @@ class Course:
         _ensure_tools_on_path()
         _cache_alembic_version()
         loader = PyFileConfigLoader(CONFIG_FILE, path=str(self.root))
-        self.config: Config = loader.load_config()
+        try:
+            self.config: Config = loader.load_config()
+        except Exception as exc:  # the file runs arbitrary code: report it, no traceback
+            raise GradingError(
+                f"{self.root / CONFIG_FILE} could not be loaded: {type(exc).__name__}: {exc}"
+            ) from exc
         self.config.CourseDirectory.root = str(self.root)
 
     @property
