@@ -352,3 +352,22 @@ def test_kernel_pool_moves_kernels_to_the_notebook_and_never_starves(tmp_path: P
             assert "".join(printed).strip() == str(tmp_path)
     finally:
         pool.close()
+
+
+def test_the_prepared_gradebook_cache_follows_solutions_and_config(tmp_path: Path) -> None:
+    """A changed solution or nbgrader_config.py never reuses a gradebook prepared before."""
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    shutil.copytree(REPO / "solutions", tmp_path / "solutions")
+    solution = tmp_path / "solutions" / "circuit_breaker" / "circuit_breaker.ipynb"
+
+    def key() -> Path:
+        with Grader(Course(tmp_path)) as grader:
+            return grader._cached_gradebook("circuit_breaker")
+
+    first = key()
+    assert key() == first
+    with (tmp_path / "nbgrader_config.py").open("a") as config:
+        config.write("\nc.ClearSolutions.code_stub = {'python': '# your code here'}\n")
+    after_config = key()
+    solution.write_text(solution.read_text().replace("failure_threshold", "threshold"))
+    assert len({first, after_config, key()}) == 3

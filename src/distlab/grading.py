@@ -774,11 +774,18 @@ class Grader:
         _run_converter(converter)
         if cached is not None and not self._prepared:
             # Only a gradebook that holds this one exercise and nothing else is reusable.
+            # Written under a unique name, then renamed: a concurrent `distlab grade`
+            # reads either no copy or a complete one; a failed copy leaves nothing behind.
             with contextlib.suppress(OSError):
                 cached.parent.mkdir(parents=True, exist_ok=True)
-                partial = cached.with_suffix(f".{os.getpid()}.tmp")
-                shutil.copyfile(gradebook, partial)
-                os.replace(partial, cached)
+                fd, partial = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
+                os.close(fd)
+                try:
+                    shutil.copyfile(gradebook, partial)
+                    os.replace(partial, cached)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(partial)
         self._prepared.add(exercise)
 
     def _cached_gradebook(self, exercise: str) -> Path:
@@ -786,12 +793,14 @@ class Grader:
 
         Preparing an exercise (generate_assignment into a new gradebook) costs seconds,
         the same seconds every time. The copy is keyed by everything it depends on: the
-        solution files, the course id and the nbgrader version.
+        solution files, the course configuration (``generate_assignment``'s settings
+        shape the recorded cells) and the nbgrader version.
         """
         import nbgrader
 
         digest = hashlib.sha256()
         digest.update(f"{nbgrader.__version__}\0{self.course.course_id}\0".encode())
+        digest.update((self.course.root / CONFIG_FILE).read_bytes())
         for path in sorted((self.course.solutions_dir / exercise).rglob("*")):
             if path.is_file() and ".ipynb_checkpoints" not in path.parts:
                 digest.update(path.relative_to(self.course.solutions_dir).as_posix().encode())
