@@ -371,3 +371,28 @@ def test_the_prepared_gradebook_cache_follows_solutions_and_config(tmp_path: Pat
     after_config = key()
     solution.write_text(solution.read_text().replace("failure_threshold", "threshold"))
     assert len({first, after_config, key()}) == 3
+
+
+@pytest.mark.slow
+def test_a_pooled_kernel_that_cannot_be_moved_is_shut_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """take() into a missing folder raises, and the kernel it could not hand out is stopped."""
+    from jupyter_core.utils import run_sync
+
+    discarded: list[Any] = []
+    discard = KernelPool.discard
+
+    def recording_discard(km: Any) -> None:
+        discarded.append(km)
+        discard(km)
+
+    monkeypatch.setattr(KernelPool, "discard", staticmethod(recording_discard))
+    pool = KernelPool(1, limit=1)
+    try:
+        with pytest.raises(RuntimeError, match="could not move a pooled kernel"):
+            pool.take(str(tmp_path / "missing"))
+    finally:
+        pool.close()
+    assert len(discarded) == 1
+    assert not run_sync(discarded[0].is_alive)()

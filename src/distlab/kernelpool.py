@@ -85,6 +85,11 @@ class KernelPool:
     def _put(self, item: Any) -> None:
         with self._lock:
             self._starting -= 1
+            closed = self._closed
+        if closed and not isinstance(item, Exception):
+            # Started after close() gave up waiting for it: nobody will take it.
+            self.discard(item)
+            return
         self._ready.put(item)
 
     def take(self, cwd: str) -> Any:
@@ -92,12 +97,20 @@ class KernelPool:
 
         Asked for more kernels than its ``limit``, the pool starts one on demand rather
         than wait for a kernel that will never come.
+
+        Raises:
+            RuntimeError: when no kernel starts within 120 s, or the kernel cannot be
+                moved to ``cwd`` (that kernel is shut down, not leaked).
+            Exception: whatever starting the kernel raised.
         """
         with self._lock:
             starved = self._ready.empty() and self._starting == 0
         if starved:
             self._spawn(force=True)
-        item = self._ready.get(timeout=120)
+        try:
+            item = self._ready.get(timeout=120)
+        except queue.Empty:
+            raise RuntimeError("no Python kernel started within 120 s") from None
         self._spawn()
         if isinstance(item, Exception):
             raise item
@@ -114,6 +127,9 @@ class KernelPool:
             )
             if reply["content"]["status"] != "ok":
                 raise RuntimeError(f"could not move a pooled kernel to {cwd}")
+        except BaseException:
+            self.discard(km)  # the caller never gets it: no orphan kernel process
+            raise
         finally:
             client.stop_channels()
         return km
