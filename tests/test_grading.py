@@ -396,3 +396,25 @@ def test_a_pooled_kernel_that_cannot_be_moved_is_shut_down(
         pool.close()
     assert len(discarded) == 1
     assert not run_sync(discarded[0].is_alive)()
+
+
+def test_the_command_leaves_sys_modules_as_it_found_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """main() blocks the slow rfc3987_syntax import only while it runs."""
+    had = "rfc3987_syntax" in sys.modules
+    assert main(["check", "missing.ipynb"]) == 2
+    capsys.readouterr()
+    assert ("rfc3987_syntax" in sys.modules) == had
+    assert sys.modules.get("rfc3987_syntax", True) is not None
+
+
+def test_the_alembic_shortcut_steps_aside_when_nbgrader_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without nbgrader.api.get_alembic_version the course still loads (no patch applied)."""
+    import nbgrader.api
+
+    monkeypatch.delattr(nbgrader.api, "get_alembic_version")
+    assert Course(REPO).course_id == "distlab"
+    assert not hasattr(nbgrader.api, "get_alembic_version")

@@ -66,8 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # jsonschema (imported by nbformat) imports rfc3987_syntax when it is installed, and
     # that module compiles a grammar at import time: 1-3 s of every start, for an IRI
-    # format check that notebooks never use. jsonschema skips the check without it.
-    if "rfc3987_syntax" not in sys.modules:
+    # format check that notebooks never use. jsonschema imports it inside
+    # `suppress(ImportError)` and skips the check without it; a None entry in
+    # sys.modules makes that import fail. Only while this command runs: a caller that
+    # runs main() in its own process (the tests) gets sys.modules back as it was.
+    blocked = "rfc3987_syntax" not in sys.modules
+    if blocked:
         sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
     try:
         if args.command == "release":
@@ -80,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GradingError as exc:
         print(f"distlab {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        if blocked and sys.modules.get("rfc3987_syntax", False) is None:
+            del sys.modules["rfc3987_syntax"]
 
 
 def _release(args: argparse.Namespace) -> int:

@@ -446,10 +446,14 @@ def _cache_alembic_version() -> None:
     # subprocess: about 5 s here, as the subprocess imports nbgrader and SQLAlchemy
     # again. The answer is a constant of the installed nbgrader, read here in-process
     # from the same alembic scripts folder, once per process.
+    # A patch of nbgrader's module attribute (Gradebook looks the function up there on
+    # each call), in this process only. It degrades to nbgrader's own behaviour: if
+    # nbgrader renames the function the patch is skipped, and any unusual answer from
+    # alembic falls back to nbgrader's subprocess.
     import nbgrader.api as nbgrader_api
 
-    original = nbgrader_api.get_alembic_version
-    if hasattr(original, "cache_info"):
+    original = getattr(nbgrader_api, "get_alembic_version", None)
+    if not callable(original) or hasattr(original, "cache_info"):
         return
 
     @functools.cache
