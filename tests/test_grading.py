@@ -328,6 +328,38 @@ def test_grade_all_grades_the_submitted_folder_into_the_gradebook(
 
 
 @pytest.mark.slow
+def test_grade_all_grades_the_others_when_one_submission_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash or a broken file costs that submission only; the summary and exit say so."""
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "solutions", course / "solutions")
+    submitted = course / "_grading" / "submitted"
+    for student in ("a_crash", "b_broken", "c_release"):
+        (submitted / student / "circuit_breaker").mkdir(parents=True)
+        shutil.copy(EXERCISE, submitted / student / "circuit_breaker")
+    (submitted / "b_broken" / "circuit_breaker" / "circuit_breaker.ipynb").write_text('{"cells": [')
+    grade_submission = Grader.grade_submission
+
+    def crash_for_a(self: Grader, student: str, exercise: str) -> list[GradeReport]:
+        if student == "a_crash":
+            raise RuntimeError("grader bug")
+        return grade_submission(self, student, exercise)
+
+    monkeypatch.setattr(Grader, "grade_submission", crash_for_a)
+    assert main(["--course", str(course), "grade-all", "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert "a_crash  circuit_breaker  not graded: RuntimeError: grader bug" in out
+    assert any(line.startswith("b_broken  circuit_breaker  0 / 26  (not graded: ") for line in out)
+    assert "c_release  circuit_breaker  0 / 26" in out
+    assert "graded 1 submissions" in captured.out
+    assert "2 not graded" in captured.err
+
+
+@pytest.mark.slow
 def test_kernel_pool_moves_kernels_to_the_notebook_and_never_starves(tmp_path: Path) -> None:
     """A pooled kernel runs in the folder asked for; asking beyond the limit still works."""
     pool = KernelPool(1, limit=1)

@@ -9,7 +9,8 @@ Usage::
     distlab grade-all [--exercise NAME]     autograde _grading/submitted/*/*/
 
 Exit status: 0 when the command did its job (``grade`` exits 0 whatever the score;
-``check`` exits 1 when a visible test fails), 2 for a usage problem (unknown
+``check`` exits 1 when a visible test fails; ``grade-all`` exits 1 when a submission
+could not be graded, after grading all the others), 2 for a usage problem (unknown
 exercise, missing file, not a notebook), with a one-line message on stderr.
 """
 
@@ -158,19 +159,32 @@ def _grade_all(args: argparse.Namespace) -> int:
         print(f"nothing to grade in {course.submitted_dir}")
         return EXIT_OK
     notebooks = sum(len(course.notebooks(exercise)) for _, exercise, _ in jobs)
-    totals: list[tuple[str, str, float, float]] = []
+    lines: list[str] = []
+    not_graded = 0
     with Grader(course, pool=notebooks, in_place=True) as grader:
         for student, exercise, _folder in tqdm(
             jobs, desc="grading", unit="submission", disable=args.no_progress, file=sys.stderr
         ):
-            reports = grader.grade_submission(student, exercise)
+            try:
+                reports = grader.grade_submission(student, exercise)
+            except Exception as exc:  # one submission must never stop the grading of the rest
+                not_graded += 1
+                lines.append(f"{student}  {exercise}  not graded: {type(exc).__name__}: {exc}")
+                continue
             score = sum(r.score for r in reports)
             max_score = sum(r.max_score for r in reports)
-            totals.append((student, exercise, score, max_score))
-    for student, exercise, score, max_score in totals:
-        print(f"{student}  {exercise}  {score:g} / {max_score:g}")
-    print(f"graded {len(totals)} submissions; gradebook: {course.coursedir().db_url}")
-    return EXIT_OK
+            line = f"{student}  {exercise}  {score:g} / {max_score:g}"
+            errors = [r.error for r in reports if r.error]
+            if errors:
+                not_graded += 1
+                line += f"  (not graded: {errors[0]})"
+            lines.append(line)
+    print("\n".join(lines))
+    graded = len(jobs) - not_graded
+    print(f"graded {graded} submissions; gradebook: {course.coursedir().db_url}")
+    if not_graded:
+        print(f"{not_graded} not graded (see above)", file=sys.stderr)
+    return EXIT_FAILED if not_graded else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

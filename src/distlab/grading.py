@@ -119,6 +119,8 @@ class GradeReport:
         score: points awarded in total.
         max_score: points available in total.
         tests: one entry per graded test cell, in notebook order.
+        error: why nbgrader could not autograde the notebook (then every test scores
+            0 and says so), empty when it was graded.
     """
 
     exercise: str
@@ -127,6 +129,7 @@ class GradeReport:
     score: float
     max_score: float
     tests: tuple[TestResult, ...] = field(default_factory=tuple)
+    error: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``--json`` shape of ``distlab grade``."""
@@ -951,6 +954,7 @@ class Grader:
             score=sum(t.points for t in tests),
             max_score=sum(t.max_points for t in tests),
             tests=tuple(tests),
+            error=error,
         )
 
 
