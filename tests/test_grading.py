@@ -22,6 +22,7 @@ from nbgrader.preprocessors import GetGrades
 from traitlets.config import Config
 
 from distlab.cli import main
+from distlab.errors import GradingError
 from distlab.grading import Course, Grader, GradeReport
 from distlab.kernelpool import KernelPool
 from tests.test_grading_robustness import _edit_breaker, _index, honest
@@ -357,6 +358,31 @@ def test_grade_all_grades_the_others_when_one_submission_fails(
     assert "c_release  circuit_breaker  0 / 26" in out
     assert "graded 1 submissions" in captured.out
     assert "2 not graded" in captured.err
+
+
+@pytest.mark.parametrize("student", ["../../escaped", "*", ".."])
+def test_a_student_id_is_a_name_not_a_path(
+    student: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--student` cannot point the scratch copy (and its clean-up) outside the grader."""
+    args = ["grade", "circuit_breaker", str(EXERCISE), "--student", student]
+    assert main(args) == 2
+    assert f"student id {student!r} must be a plain name" in capsys.readouterr().err
+
+
+def test_grading_in_place_never_replaces_a_collected_submission(tmp_path: Path) -> None:
+    """In the course itself, grading a file for a student who submitted leaves theirs alone."""
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    shutil.copytree(REPO / "solutions", tmp_path / "solutions")
+    collected = tmp_path / "_grading" / "submitted" / "alice" / "circuit_breaker"
+    collected.mkdir(parents=True)
+    (collected / "circuit_breaker.ipynb").write_text("alice's work")
+    with (
+        Grader(Course(tmp_path), in_place=True) as grader,
+        pytest.raises(GradingError, match="already holds a submission"),
+    ):
+        grader.grade("circuit_breaker", EXERCISE, student="alice")
+    assert (collected / "circuit_breaker.ipynb").read_text() == "alice's work"
 
 
 @pytest.mark.slow

@@ -750,6 +750,24 @@ class Grader:
             **self._dirs,
         )
 
+    def _submission_folder(self, student: str, exercise: str) -> Path:
+        """Return the empty folder a copied submission goes to (removed first if there).
+
+        Raises:
+            GradingError: when ``student`` is not a plain name (it is a path component
+                and an nbgrader glob), or when grading in place would delete a
+                submission already collected in the course.
+        """
+        if student in ("", ".", "..") or any(ch in student for ch in "/\\*?[]"):
+            raise GradingError(f"student id {student!r} must be a plain name (no / \\ * ? [ ])")
+        dest = self._path("submitted_directory", student, exercise)
+        if dest.exists():
+            if self.in_place:
+                # Never replace what nbgrader collected: it is the student's work.
+                raise GradingError(f"{dest} already holds a submission; not replacing it")
+            shutil.rmtree(dest)
+        return dest
+
     def _path(self, step: str, student: str, exercise: str) -> Path:
         coursedir = self.coursedir(exercise, student)
         return Path(coursedir.format_path(getattr(coursedir, step), student, exercise))
@@ -824,7 +842,9 @@ class Grader:
 
         Raises:
             GradingError: unknown exercise, missing file, a file that is not a notebook,
-                or a notebook with none of the exercise's graded cells.
+                a notebook with none of the exercise's graded cells, a student id that
+                is not a plain name, or (in place) a submission already collected for
+                ``student``.
         """
         names = self.course.notebooks(exercise)
         path = Path(notebook)
@@ -848,9 +868,7 @@ class Grader:
                 "(another exercise's notebook, or a copy that lost its cell metadata)"
             )
         self.prepare(exercise)
-        dest = self._path("submitted_directory", student, exercise)
-        if dest.exists():
-            shutil.rmtree(dest)
+        dest = self._submission_folder(student, exercise)
         dest.mkdir(parents=True)
         nbformat.write(nb, dest / f"{notebook_id}.ipynb")
         return self._autograde(exercise, student, [notebook_id])[0]
@@ -865,13 +883,16 @@ class Grader:
             exercise: the exercise name.
             folder: a folder holding the submitted notebooks; default: the grader's own
                 ``submitted/<student>/<exercise>/``.
+
+        Raises:
+            GradingError: unknown exercise; with ``folder``, a student id that is not a
+                plain name, or (in place) a submission already collected for ``student``.
         """
         names = self.course.notebooks(exercise)
         self.prepare(exercise)
         dest = self._path("submitted_directory", student, exercise)
         if folder is not None and Path(folder).resolve() != dest.resolve():
-            if dest.exists():
-                shutil.rmtree(dest)
+            dest = self._submission_folder(student, exercise)
             shutil.copytree(folder, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         return self._autograde(exercise, student, names)
 
