@@ -122,6 +122,31 @@ def test_chapter_quiz_in_the_browser(page: Any, jupyter_server: JupyterServer, u
     screenshot(page, f"chapter_quiz_{ui}")
 
 
+LONG_OPTION = "A long option " + "that wraps onto more lines " * 12 + "and ends here."
+
+# Every option label in the quiz, read whole: not cut (checkbox labels are one
+# ellipsised line in ipywidgets) and not drawn over the next control (radio labels
+# have a fixed height there). Returns the labels that fail, with their boxes.
+_LABEL_PROBLEMS_JS = """() => {
+  const problems = [];
+  for (const box of document.querySelectorAll('.distlab-quiz-question')) {
+    const labels = Array.from(box.querySelectorAll(
+      'label.widget-label-basic, .widget-radio-box label'));
+    const check = box.querySelector('button').getBoundingClientRect();
+    labels.forEach((label, i) => {
+      const rect = label.getBoundingClientRect();
+      const next = i + 1 < labels.length ? labels[i + 1].getBoundingClientRect() : check;
+      if (label.scrollWidth > label.clientWidth || label.scrollHeight > label.clientHeight
+          || rect.bottom > next.top + 1) {
+        problems.push([label.textContent.slice(0, 30), rect.bottom, next.top,
+                       label.scrollWidth, label.clientWidth]);
+      }
+    });
+  }
+  return problems;
+}"""
+
+
 MARKUP_QUIZ = {
     "id": "99_markup_check",
     "title": "Markup <i>check</i>",
@@ -134,6 +159,7 @@ MARKUP_QUIZ = {
                 {"text": "Lose it <b>entirely</b>", "correct": True},
                 {"text": "a < b & c", "correct": True},
                 {"text": "Plain"},
+                {"text": LONG_OPTION},
             ],
             "explanation": "Use `<timeouts>` & retries.",
         },
@@ -143,6 +169,7 @@ MARKUP_QUIZ = {
             "prompt": "Pick <em>one</em>.",
             "options": [
                 {"text": "<img src=x onerror=window.pwned=2>", "correct": True},
+                {"text": LONG_OPTION},
                 {"text": "b"},
             ],
             "explanation": "It is the first.",
@@ -152,7 +179,7 @@ MARKUP_QUIZ = {
 
 
 def test_markup_in_quiz_text_is_shown_as_text(page: Any, jupyter_server: JupyterServer) -> None:
-    """Tags in prompts, options and explanations show as typed; `code` renders as <code>."""
+    """Tags in prompts, options and explanations show as typed; a long option shows whole."""
     import nbformat
     import yaml
 
@@ -190,6 +217,8 @@ def test_markup_in_quiz_text_is_shown_as_text(page: Any, jupyter_server: Jupyter
     radio.get_by_role("button", name="Check").click()
     radio.locator(".distlab-quiz-feedback").filter(has_text=CORRECT).wait_for()
     assert page.evaluate("() => window.pwned") is None
+    assert LONG_OPTION in tags.inner_text()
+    assert page.evaluate(_LABEL_PROBLEMS_JS) == []
     screenshot(page, "quiz_markup_jupyterlab")
 
 

@@ -24,9 +24,26 @@ __all__ = ["QuestionView", "QuizView", "build", "show"]
 _CHOOSE_FIRST = "Choose an answer first."
 _GOOD = "var(--jp-success-color1, #2e7d32)"
 _BAD = "var(--jp-error-color1, #c62828)"
-# HTML widgets use the one-line widget height as line height, which spreads wrapped
-# explanations far apart; scoped to the quiz so no other output changes.
-_STYLE = "<style>.distlab-quiz .widget-html-content { line-height: 1.5; }</style>"
+# Scoped to the quiz so no other output changes. HTML widgets use the one-line widget
+# height as line height, which spreads wrapped explanations far apart. ipywidgets gives a
+# checkbox label one line, cut with an ellipsis, and a radio label a fixed height, so a
+# long option would be cut off or drawn over the next one: let both wrap, the input
+# (placed after the text in the DOM) first.
+_STYLE = """<style>
+.distlab-quiz .widget-html-content { line-height: 1.5; }
+.distlab-quiz .widget-checkbox { height: auto; }
+.distlab-quiz .widget-checkbox .widget-label-basic {
+  white-space: normal; overflow: visible; display: flex; align-items: flex-start;
+}
+.distlab-quiz .widget-checkbox .widget-label-basic span { line-height: 1.5; }
+.distlab-quiz .widget-checkbox input {
+  flex: none; align-self: flex-start; height: auto; margin-top: 0.2em;
+}
+.distlab-quiz .widget-radio-box label {
+  height: auto; line-height: 1.5; display: flex; align-items: baseline; margin-bottom: 0.25em;
+}
+.distlab-quiz .widget-radio-box input { order: -1; flex: none; height: auto; }
+</style>"""
 
 
 def _status_html(status: CheckStatus, question: Question) -> str:
