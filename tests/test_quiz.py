@@ -11,6 +11,8 @@ import html
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -575,6 +577,30 @@ def test_shuffle_is_deterministic_by_seed(tmp_path: Path) -> None:
     assert first != tuple(range(8))
     assert other != first
     assert QuizSession(quiz, shuffle=True, seed=7).display_order("tf") == (0, 1)
+
+
+def test_shuffle_is_the_same_in_every_process(tmp_path: Path) -> None:
+    """Each student's kernel is a new process: the order must not hang on hash randomisation."""
+    path = write_quiz(tmp_path, long_quiz())
+    here = QuizSession(load_quiz(path), shuffle=True, seed=7).display_order("one")
+    script = (
+        "import sys\n"
+        "from distlab.quiz import QuizSession, load_quiz\n"
+        "session = QuizSession(load_quiz(sys.argv[1]), shuffle=True, seed=7)\n"
+        "print(list(session.display_order('one')))\n"
+    )
+    orders = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        orders.add(tuple(json.loads(done.stdout)))
+    assert orders == {here}
 
 
 def test_shuffle_from_the_file_and_grading_of_shuffled_options(tmp_path: Path) -> None:
