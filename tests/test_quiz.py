@@ -541,6 +541,23 @@ def test_prompts_and_explanations_render_whole_and_escaped(sample_path: Path) ->
     assert "<code>intro</code>" in view.header.value
 
 
+def test_results_path_and_notices_are_escaped(
+    tmp_path: Path, sample_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A results folder named with markup shows as text in the location line and in notices."""
+    home = tmp_path / "<b>x & y"
+    home.mkdir()
+    (home / "quiz_results.json").write_text("{not json")
+    monkeypatch.setenv("DISTLAB_HOME", str(home))
+    view = build(sample_path)
+    assert html.escape(str(home)) in view.location.value
+    assert "damaged" in view.notice.value
+    assert html.escape(str(home)) in view.notice.value
+    for value in (view.location.value, view.notice.value):
+        assert "<b>" not in value
+        assert "& y" not in value
+
+
 def test_option_labels_are_passed_as_plain_text(sample_path: Path) -> None:
     """Radio labels go to the front end unescaped, since it sets them as text, not markup."""
     view = build(sample_path)
