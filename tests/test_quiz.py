@@ -359,6 +359,28 @@ def test_saved_answers_are_graded_again_against_the_file(tmp_path: Path, sample_
     assert "1 of 3 answered" in again.score.value
 
 
+def test_answer_to_a_removed_question_is_ignored_but_kept(
+    tmp_path: Path, sample_path: Path, distlab_home: Path
+) -> None:
+    """A question deleted from the file no longer counts, but its saved answer stays in the file."""
+    view = build(sample_path)
+    for question in view.questions:
+        pick(question, *correct_texts(question))
+        question.check_button.click()
+
+    changed = copy.deepcopy(SAMPLE)
+    del changed["questions"][1]
+    again = build(write_quiz(tmp_path, changed))
+    assert "2 / 2 correct" in again.score.value
+    assert "2 of 2 answered" in again.score.value
+    assert "Quiz complete: 2 / 2 correct." in again.summary.value
+    pick(again.question_view("one"), "c")
+    again.question_view("one").check_button.click()
+    saved = json.loads(results_file(distlab_home).read_text())["quizzes"]["sample_quiz"]
+    assert saved["answers"]["many"]["selected"] == ["a", "e"]
+    assert saved["answers"]["one"]["selected"] == ["c"]
+
+
 def test_results_are_written_atomically_as_json(sample_path: Path, distlab_home: Path) -> None:
     """After checks the folder holds only the results file (no temporary files), and it is JSON."""
     view = build(sample_path)
