@@ -363,7 +363,14 @@ def course_root() -> Path:
 
 
 def available_quizzes(root: Path | None = None) -> list[str]:
-    """Return the slugs of the quiz files in the course's `quizzes/` folder, sorted."""
+    """Return the slugs of the quiz files in the course's `quizzes/` folder, sorted.
+
+    Args:
+        root: the course folder; default `course_root()`.
+
+    Returns:
+        The file names without ".yaml"; empty if the folder does not exist.
+    """
     folder = (root if root is not None else course_root()) / "quizzes"
     if not folder.is_dir():
         return []
@@ -376,6 +383,10 @@ def _looks_like_path(name: str) -> bool:
 
 def find_quiz(name: str | os.PathLike[str]) -> Path:
     """Return the file of a quiz given by slug ("00_start_here") or by path.
+
+    Args:
+        name: a slug, looked up in the course's `quizzes/` folder, or a path
+            (anything with a "/" or ending in ".yaml" or ".yml").
 
     Raises:
         FileNotFoundError: no such file; for a slug the message lists the quizzes that exist.

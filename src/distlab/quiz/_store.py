@@ -279,20 +279,34 @@ class ResultStore:
                 handle.close()  # closing releases the lock
 
     def load(self, quiz_id: str) -> dict[str, SavedAnswer]:
-        """Return the saved answers of one quiz, keyed by question id (empty if none)."""
+        """Return the saved answers of one quiz, keyed by question id (empty if none).
+
+        Args:
+            quiz_id: the quiz's id.
+        """
         # Locked too: a damaged file is moved aside by exactly one of two readers.
         with self._locked(create=False):
             return dict(self._read_all().get(quiz_id, {}))
 
     def save(self, quiz_id: str, question_id: str, answer: SavedAnswer) -> None:
-        """Save (replace) the answer to one question of one quiz."""
+        """Save (replace) the answer to one question of one quiz.
+
+        Args:
+            quiz_id: the quiz's id.
+            question_id: the question's id.
+            answer: the answer to keep; other questions and quizzes are kept as they are.
+        """
         with self._locked(create=True):
             results = self._read_all()
             results.setdefault(quiz_id, {})[question_id] = answer
             self._write_all(results)
 
     def clear(self, quiz_id: str) -> None:
-        """Forget every saved answer of one quiz; other quizzes are kept."""
+        """Forget every saved answer of one quiz; other quizzes are kept.
+
+        Args:
+            quiz_id: the quiz's id.
+        """
         with self._locked(create=True):
             results = self._read_all()
             if results.pop(quiz_id, None) is not None:

@@ -60,6 +60,11 @@ def _status_html(status: CheckStatus, question: Question) -> str:
 class QuestionView:
     """The widgets of one question.
 
+    Args:
+        quiz_view: the quiz the question belongs to (its session grades and saves).
+        question: the question to show.
+        number: its position in the quiz, from 1.
+
     Attributes:
         question: the question shown.
         number: its position in the quiz, from 1.
