@@ -147,13 +147,15 @@ def test_no_quiz_file_uses_another_extension() -> None:
 
 
 def _notebook_quiz_slugs() -> list[tuple[str, str]]:
+    # Every `show("...")` with a literal string, in any code cell: the house style puts
+    # `from distlab.quiz import show` in the lesson's imports cell, away from the call.
     found: list[tuple[str, str]] = []
     for folder in ("lessons", "quizzes"):
         for path in sorted((REPO / folder).glob("*.ipynb")):
             nb = nbformat.read(path, as_version=4)
             for cell in nb.cells:
-                if cell.cell_type == "code" and "distlab.quiz" in cell.source:
-                    for slug in re.findall(r"""show\(\s*["']([^"']+)["']""", cell.source):
+                if cell.cell_type == "code":
+                    for slug in re.findall(r"""\bshow\(\s*["']([^"']+)["']""", cell.source):
                         found.append((f"{folder}/{path.name}", slug))
     return found
 
@@ -165,6 +167,12 @@ def test_every_quiz_a_notebook_shows_exists() -> None:
     assert ("quizzes/14_3_2_chapter_quiz.ipynb", CHAPTER_QUIZ) in uses
     missing = [(notebook, slug) for notebook, slug in uses if slug not in known]
     assert missing == []
+
+
+def test_every_quiz_file_is_shown_by_a_notebook() -> None:
+    """No quiz file is orphaned: a lesson whose quiz cell was lost fails here."""
+    shown = {slug for _, slug in _notebook_quiz_slugs()}
+    assert sorted(set(available_quizzes(REPO)) - shown) == []
 
 
 def test_chapter_quiz_notebook_is_an_intro_and_one_show_cell() -> None:
