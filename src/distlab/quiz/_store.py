@@ -150,7 +150,8 @@ class ResultStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_results_path()
         self.notices: list[str] = []
-        # Set when a bad file could not be moved aside: writing would destroy it.
+        # Set when the file must not be replaced: it could not be read, is of a newer
+        # format, or is damaged and could not be moved aside. Writing would destroy it.
         self._read_only = False
 
     def _notify(self, message: str) -> None:
