@@ -357,6 +357,8 @@ def test_saved_answers_are_graded_again_against_the_file(tmp_path: Path, sample_
     assert again.session.score == 1
     assert again.session.answer("many") is None
     assert "1 of 3 answered" in again.score.value
+    assert "changed after you answered question(s) 2:" in again.notice.value
+    assert build(write_quiz(tmp_path, SAMPLE)).notice.value == ""  # the old file again
 
 
 def test_answer_to_a_removed_question_is_ignored_but_kept(
@@ -371,6 +373,7 @@ def test_answer_to_a_removed_question_is_ignored_but_kept(
     changed = copy.deepcopy(SAMPLE)
     del changed["questions"][1]
     again = build(write_quiz(tmp_path, changed))
+    assert again.notice.value == ""
     assert "2 / 2 correct" in again.score.value
     assert "2 of 2 answered" in again.score.value
     assert "Quiz complete: 2 / 2 correct." in again.summary.value

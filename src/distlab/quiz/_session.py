@@ -107,10 +107,22 @@ class QuizSession:
                 random.Random(f"{shuffle_seed}:{quiz.id}:{question.id}").shuffle(order)
             self._order[question.id] = tuple(order)
         self._answers: dict[str, Answer] = {}
+        self._notices: list[str] = []
+        position = {question.id: n for n, question in enumerate(quiz.questions, start=1)}
+        stale: list[int] = []
         for qid, saved in self.store.load(quiz.id).items():
             answer = self._restore(qid, saved)
             if answer is not None:
                 self._answers[qid] = answer
+            elif qid in position:  # an answer to a removed question is simply not shown
+                stale.append(position[qid])
+        if stale:
+            # The old answer stays in the file until the next Check; say why it is not shown.
+            numbers = ", ".join(str(number) for number in sorted(stale))
+            self._notices.append(
+                f"This quiz was changed after you answered question(s) {numbers}: "
+                "your saved answer no longer matches its options, so answer it again."
+            )
 
     def _restore(self, question_id: str, saved: SavedAnswer) -> Answer | None:
         try:
@@ -127,8 +139,12 @@ class QuizSession:
 
     @property
     def notices(self) -> list[str]:
-        """Messages about the results file (moved aside, not saved), oldest first."""
-        return self.store.notices
+        """Messages for the student, oldest first.
+
+        Problems with the results file (moved aside, not saved), then saved answers that
+        no longer match the quiz file.
+        """
+        return [*self.store.notices, *self._notices]
 
     def display_order(self, question_id: str) -> tuple[int, ...]:
         """Return the option indices (file order) in the order they are shown."""
