@@ -107,22 +107,15 @@ class QuizSession:
                 random.Random(f"{shuffle_seed}:{quiz.id}:{question.id}").shuffle(order)
             self._order[question.id] = tuple(order)
         self._answers: dict[str, Answer] = {}
-        self._notices: list[str] = []
-        position = {question.id: n for n, question in enumerate(quiz.questions, start=1)}
-        stale: list[int] = []
+        # Questions whose saved answer names options the quiz file no longer has. The old
+        # answer stays in the file until the next Check; `notices` says why it is not shown.
+        self._stale: set[str] = set()
         for qid, saved in self.store.load(quiz.id).items():
             answer = self._restore(qid, saved)
             if answer is not None:
                 self._answers[qid] = answer
-            elif qid in position:  # an answer to a removed question is simply not shown
-                stale.append(position[qid])
-        if stale:
-            # The old answer stays in the file until the next Check; say why it is not shown.
-            numbers = ", ".join(str(number) for number in sorted(stale))
-            self._notices.append(
-                f"This quiz was changed after you answered question(s) {numbers}: "
-                "your saved answer no longer matches its options, so answer it again."
-            )
+            elif any(question.id == qid for question in quiz.questions):
+                self._stale.add(qid)  # an answer to a removed question is simply not shown
 
     def _restore(self, question_id: str, saved: SavedAnswer) -> Answer | None:
         try:
@@ -144,7 +137,18 @@ class QuizSession:
         Problems with the results file (moved aside, not saved), then saved answers that
         no longer match the quiz file.
         """
-        return [*self.store.notices, *self._notices]
+        stale = [
+            str(number)
+            for number, question in enumerate(self.quiz.questions, start=1)
+            if question.id in self._stale and question.id not in self._answers
+        ]
+        if not stale:
+            return list(self.store.notices)
+        return [
+            *self.store.notices,
+            f"This quiz was changed after you answered question(s) {', '.join(stale)}: "
+            "your saved answer no longer matches its options, so answer it again.",
+        ]
 
     def display_order(self, question_id: str) -> tuple[int, ...]:
         """Return the option indices (file order) in the order they are shown."""
@@ -203,6 +207,7 @@ class QuizSession:
     def reset(self) -> None:
         """Forget every answer to this quiz, here and in the results file."""
         self._answers.clear()
+        self._stale.clear()
         self.store.clear(self.quiz.id)
 
     @property
