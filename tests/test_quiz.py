@@ -390,6 +390,29 @@ def test_answer_to_a_removed_question_is_ignored_but_kept(
     assert saved["answers"]["one"]["selected"] == ["c"]
 
 
+def test_unicode_text_round_trips_through_the_results_file(
+    tmp_path: Path, distlab_home: Path
+) -> None:
+    """Non-ASCII prompts and options (accents, CJK, emoji) render, save and restore."""
+    data = copy.deepcopy(SAMPLE)
+    data["questions"][0]["prompt"] = "Quel nœud répond ? 🛰️ `café`"
+    data["questions"][0]["options"] = [
+        {"text": "東京"},
+        {"text": "Zürich ✓", "correct": True},
+        {"text": "São Paulo"},
+    ]
+    path = write_quiz(tmp_path, data)
+    view = build(path)
+    assert "Quel nœud répond ? 🛰️ <code>café</code>" in view.question_view("one").prompt.value
+    pick(view.question_view("one"), "Zürich ✓")
+    view.question_view("one").check_button.click()
+    again = build(path)
+    assert again.question_view("one").selected() == [1]
+    assert "Correct." in again.question_view("one").feedback.value
+    record = json.loads(results_file(distlab_home).read_text(encoding="utf-8"))
+    assert record["quizzes"]["sample_quiz"]["answers"]["one"]["selected"] == ["Zürich ✓"]
+
+
 def test_results_are_written_atomically_as_json(sample_path: Path, distlab_home: Path) -> None:
     """After checks the folder holds only the results file (no temporary files), and it is JSON."""
     view = build(sample_path)
