@@ -127,7 +127,8 @@ def sys_exit() -> Any:
 
 def os_exit() -> Any:
     """A scratch cell kills the kernel with os._exit() between Part A and Part B tests."""
-    return _insert_before(honest(), "part_b", "import os\nos._exit(3)")
+    nb = _insert_before(honest(), "part_b", "import os\nos._exit(3)")
+    return _insert_before(nb, "part_b", "import os\nprint('cwd after restart:', os.getcwd())")
 
 
 def edited_test_cell() -> Any:
@@ -244,6 +245,12 @@ def graded(
     return results
 
 
+def _autograded(student: str, grader: Grader) -> Path:
+    """The folder of a student's autograded notebook."""
+    coursedir = grader.coursedir("circuit_breaker", student)
+    return Path(coursedir.format_path(coursedir.autograded_directory, student, "circuit_breaker"))
+
+
 def _tests(report: GradeReport) -> dict[str, Any]:
     return {t.grade_id: t for t in report.tests}
 
@@ -337,6 +344,21 @@ def test_os_exit_kills_the_kernel_but_not_the_grading(
     assert report.score == FULL_MARKS, report.lines()
 
 
+def test_a_restarted_kernel_runs_in_the_notebook_folder(
+    graded: dict[str, tuple[GradeReport, float]], grader: Grader
+) -> None:
+    """After os._exit() the fresh kernel is back in the notebook's folder, not the pool's."""
+    assert graded["os_exit"][0].score == FULL_MARKS
+    folder = _autograded("os_exit", grader)
+    printed = "".join(
+        o.get("text", "")
+        for c in nbformat.read(folder / "circuit_breaker.ipynb", as_version=4).cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+    assert f"cwd after restart: {folder.resolve()}" in printed
+
+
 def test_an_edited_test_cell_runs_as_originally_written(
     graded: dict[str, tuple[GradeReport, float]],
 ) -> None:
@@ -367,10 +389,7 @@ def test_megabytes_of_output_are_graded_and_trimmed(
     report, seconds = graded["megabytes_of_output"]
     assert report.score == FULL_MARKS
     assert seconds < 60
-    folder = grader.coursedir("circuit_breaker", "megabytes_of_output")
-    path = Path(
-        folder.format_path(folder.autograded_directory, "megabytes_of_output", "circuit_breaker")
-    )
+    path = _autograded("megabytes_of_output", grader)
     autograded = nbformat.read(path / "circuit_breaker.ipynb", as_version=4)
     printed = "".join(
         o.get("text", "") for c in autograded.cells if c.cell_type == "code" for o in c.outputs

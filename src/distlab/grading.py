@@ -250,6 +250,7 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
     _timed_out: bool = False
     _setup: list[str]
     _iopub_timeout: float = 4.0
+    _cwd: str = ""
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> Any:
         """Execute the notebook's cells within the budget; see the class docstring."""
@@ -259,10 +260,11 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         self._iopub_timeout = self.iopub_timeout
         self.timeout_func = self._cell_timeout
         path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
+        self._cwd = os.path.abspath(path)
         pooled = None
         pool = _ACTIVE_POOL
         if km is None and pool is not None:
-            pooled = km = pool.take(os.path.abspath(path))
+            pooled = km = pool.take(self._cwd)
         try:
             return super().preprocess(nb, resources, km=km)
         finally:
@@ -373,9 +375,16 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         self._replay_setup()
 
     def _replay_setup(self) -> None:
-        """Run the definition cells that had finished again, quietly, in the new kernel."""
+        """Run the definition cells that had finished again, quietly, in the new kernel.
+
+        First back to the notebook's folder: a restarted kernel starts where it was first
+        launched, which for a pooled kernel is the pool's folder, not the notebook's.
+        """
         client: Any = getattr(self, "kc", None)
-        for source in self._setup:
+        chdir = f"import os as _o; _o.chdir({self._cwd!r}); del _o" if self._cwd else ""
+        for source in [chdir, *self._setup]:
+            if not source:
+                continue
             if client is None or self._remaining() <= 0:
                 return
             try:
