@@ -334,13 +334,16 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             self._setup.append(cell.source)
         return cell, resources
 
-    async def _async_handle_timeout(self, timeout: int, cell: Any = None) -> Any:
+    async def _async_handle_timeout(self, *args: Any, **kwargs: Any) -> Any:
         # nbclient interrupts the kernel here, then waits up to iopub_timeout (4 s) for
         # the cell's last output. An interrupted kernel reports within milliseconds; one
         # that swallowed the interrupt never does, so waiting longer only wastes budget.
-        # (Overrides a private nbclient hook; nbclient pins it through nbgrader.)
+        # This overrides a private nbclient hook (nbclient 0.x, pinned through nbgrader).
+        # It passes its arguments through untouched, and preprocess_cell restores
+        # iopub_timeout for the next cell; if nbclient renames the hook, this is never
+        # called and nbclient's own 4 s wait applies (slower, still correct).
         self.iopub_timeout = min(self.iopub_timeout, 1)
-        return await super()._async_handle_timeout(timeout, cell)
+        return await super()._async_handle_timeout(*args, **kwargs)
 
     def _kernel_responds(self, timeout: float = 1.0) -> bool:
         """Return True when the kernel runs a trivial statement within ``timeout`` seconds.
