@@ -72,6 +72,7 @@ __all__ = [
     "find_course_root",
     "read_notebook",
     "release",
+    "submissions",
 ]
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -1007,7 +1008,11 @@ _ACTIVE_POOL: KernelPool | None = None
 
 
 def submissions(course: Course) -> Iterator[tuple[str, str, Path]]:
-    """Yield ``(student, exercise, folder)`` for every folder in the submitted directory."""
+    """Yield ``(student, exercise, folder)`` for every folder in the submitted directory.
+
+    Only folders named after one of the course's exercises count, sorted by student
+    then exercise; anything else in the submitted directory is left alone.
+    """
     root = course.submitted_dir
     if not root.is_dir():
         return
