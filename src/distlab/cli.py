@@ -127,17 +127,16 @@ def _grade(args: argparse.Namespace) -> int:
     # The kernel boots while nbgrader is imported and the exercise prepared.
     pool = KernelPool(1, env={"NBGRADER_EXECUTION": "autograde"}, limit=1)
     try:
-        from distlab.grading import Course, read_notebook
+        from distlab.grading import Course, Grader, read_notebook
 
         course = Course(args.course)
         course.notebooks(args.exercise)  # unknown exercise: exit 2 before any work
         read_notebook(args.notebook)
+        grader = Grader(course, pool=pool)  # from here on the grader closes the pool
     except BaseException:
-        pool.close()
+        pool.close()  # no kernel left running
         raise
-    from distlab.grading import Grader
-
-    with Grader(course, pool=pool) as grader:
+    with grader:
         report = grader.grade(args.exercise, args.notebook, student=args.student)
     if args.json:
         print(json.dumps(report.to_json()))
