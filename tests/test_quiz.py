@@ -543,6 +543,35 @@ def test_unwritable_results_folder_is_reported_not_raised(
     assert view.notice.value.count("could not be saved") == 1
 
 
+def test_an_answer_whose_save_failed_is_written_with_the_next_save(
+    sample_path: Path, distlab_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One failed write (file briefly locked, disk full) loses nothing: the next save has it."""
+    import distlab.quiz._store as store_module
+
+    real_replace = os.replace
+    failures = iter([PermissionError(13, "Permission denied")])
+
+    def flaky_replace(source: str, target: str | Path) -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        real_replace(source, target)
+
+    monkeypatch.setattr(store_module.os, "replace", flaky_replace)
+    view = build(sample_path)
+    pick(view.question_view("one"), "b")
+    view.question_view("one").check_button.click()
+    assert "could not be saved" in view.notice.value
+    assert not results_file(distlab_home).exists()
+    pick(view.question_view("tf"), "False")
+    view.question_view("tf").check_button.click()
+    saved = json.loads(results_file(distlab_home).read_text())["quizzes"]["sample_quiz"]
+    assert sorted(saved["answers"]) == ["one", "tf"]
+    assert [p.name for p in distlab_home.glob("*.tmp")] == []
+    assert view.notice.value == ""
+
+
 def test_results_path_that_is_a_folder_is_kept_and_reported(
     sample_path: Path, distlab_home: Path
 ) -> None:

@@ -150,6 +150,10 @@ class ResultStore:
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_results_path()
         self.notices: list[str] = []
+        # Answers whose save failed (a full disk, a file briefly locked by another
+        # program): every later save writes them too, so one failed write loses nothing.
+        self._unsaved: dict[tuple[str, str], SavedAnswer] = {}
+        self._write_failures: set[str] = set()
         # Set when the file must not be replaced: it could not be read, is of a newer
         # format, or is damaged and could not be moved aside. Writing would destroy it.
         self._read_only = False
@@ -214,9 +218,10 @@ class ResultStore:
         )
         return {}
 
-    def _write_all(self, results: dict[str, dict[str, SavedAnswer]]) -> None:
+    def _write_all(self, results: dict[str, dict[str, SavedAnswer]]) -> bool:
+        # Returns whether the file now holds `results`.
         if self._read_only:
-            return
+            return False
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(
@@ -233,9 +238,15 @@ class ResultStore:
                 raise
         except OSError as exc:
             if _file_in_the_way(self.path.parent) is not None:
-                self._notify(self._not_a_folder_message())
+                message = self._not_a_folder_message()
             else:
-                self._notify(f"Your answers could not be saved to {self.path}: {exc}.")
+                message = f"Your answers could not be saved to {self.path}: {exc}."
+            self._write_failures.add(message)
+            self._notify(message)
+            return False
+        # A passing problem is over: its notice would now be wrong.
+        self.notices[:] = [notice for notice in self.notices if notice not in self._write_failures]
+        return True
 
     def _not_a_folder_message(self) -> str:
         blocker = _file_in_the_way(self.path.parent)
@@ -297,10 +308,13 @@ class ResultStore:
             question_id: the question's id.
             answer: the answer to keep; other questions and quizzes are kept as they are.
         """
+        self._unsaved[quiz_id, question_id] = answer
         with self._locked(create=True):
             results = self._read_all()
-            results.setdefault(quiz_id, {})[question_id] = answer
-            self._write_all(results)
+            for (unsaved_quiz, unsaved_question), unsaved in self._unsaved.items():
+                results.setdefault(unsaved_quiz, {})[unsaved_question] = unsaved
+            if self._write_all(results):
+                self._unsaved.clear()
 
     def clear(self, quiz_id: str) -> None:
         """Forget every saved answer of one quiz; other quizzes are kept.
@@ -308,6 +322,8 @@ class ResultStore:
         Args:
             quiz_id: the quiz's id.
         """
+        for key in [key for key in self._unsaved if key[0] == quiz_id]:
+            del self._unsaved[key]
         with self._locked(create=True):
             results = self._read_all()
             if results.pop(quiz_id, None) is not None:
