@@ -164,6 +164,7 @@ def test_course_config_is_what_the_issue_asks_for() -> None:
 def test_distlab_grade_json_through_the_installed_command() -> None:
     """`distlab grade EXERCISE NOTEBOOK --json` prints the documented shape and exits 0."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    submitted = EXERCISE.read_bytes()
     done = subprocess.run(
         [str(BIN / "distlab"), "grade", "circuit_breaker", str(EXERCISE), "--json"],
         capture_output=True,
@@ -180,6 +181,7 @@ def test_distlab_grade_json_through_the_installed_command() -> None:
     for test in result["tests"]:
         assert set(test) == {"grade_id", "points", "max_points", "passed"}
         assert test["passed"] is False and test["points"] == 0
+    assert EXERCISE.read_bytes() == submitted  # the graded file is never written to
 
 
 @pytest.mark.parametrize(
@@ -268,7 +270,9 @@ def test_grade_works_when_the_course_folder_cannot_be_written(
 @pytest.mark.slow
 def test_check_tells_a_student_what_to_fix(capsys: pytest.CaptureFixture[str]) -> None:
     """`distlab check` on the fresh exercise fails each test with its docstring and error."""
+    checked = EXERCISE.read_bytes()
     assert main(["check", str(EXERCISE)]) == 1
+    assert EXERCISE.read_bytes() == checked  # the student's file is never written to
     out = capsys.readouterr().out
     assert "visible tests only" in out
     assert (
