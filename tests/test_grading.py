@@ -22,7 +22,7 @@ from traitlets.config import Config
 
 from distlab.cli import main
 from distlab.errors import GradingError
-from distlab.grading import Course, Grader, GradeReport
+from distlab.grading import CheckReport, Course, Grader, GradeReport
 from distlab.kernelpool import KernelPool
 from tests.test_grading_robustness import _edit_breaker, _index, honest
 
@@ -476,3 +476,10 @@ def test_the_alembic_shortcut_steps_aside_when_nbgrader_changes(
     monkeypatch.delattr(nbgrader.api, "get_alembic_version")
     assert Course(REPO).course_id == "distlab"
     assert not hasattr(nbgrader.api, "get_alembic_version")
+
+
+def test_a_check_without_tests_has_not_passed() -> None:
+    """A report with no test cells never reads as "all visible tests pass"."""
+    report = CheckReport(Path("lesson.ipynb"), ())
+    assert not report.passed
+    assert "All visible tests pass" not in "\n".join(report.lines())

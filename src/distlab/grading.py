@@ -177,8 +177,8 @@ class CheckReport:
 
     @property
     def passed(self) -> bool:
-        """True when every visible test passes."""
-        return all(t.passed for t in self.tests)
+        """True when there are visible tests and every one passes (no tests: nothing passed)."""
+        return bool(self.tests) and all(t.passed for t in self.tests)
 
     def lines(self) -> list[str]:
         """Return the friendly summary printed by ``distlab check``."""
