@@ -120,8 +120,8 @@ class GradeReport:
         score: points awarded in total.
         max_score: points available in total.
         tests: one entry per graded test cell, in notebook order.
-        error: why nbgrader could not autograde the notebook (then every test scores
-            0 and says so), empty when it was graded.
+        error: why nbgrader could not autograde the notebook (then no test counts as
+            passed, and each says so), empty when it was graded.
     """
 
     exercise: str
