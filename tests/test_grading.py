@@ -302,6 +302,22 @@ def test_check_passes_good_work_and_notes_edited_tests(
 
 
 @pytest.mark.slow
+def test_check_points_out_a_deleted_test_cell(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Good work with a test cell deleted does not pass the check: grading scores it 0."""
+    nb = honest()
+    del nb.cells[_index(nb, "test_closing")]
+    path = tmp_path / "circuit_breaker.ipynb"
+    nbformat.write(nb, path)
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "  MISSING  test_closing: you deleted this test cell" in out
+    assert "11 of 12 test cells pass." in out
+    assert "All visible tests pass" not in out
+
+
+@pytest.mark.slow
 def test_grade_all_grades_the_submitted_folder_into_the_gradebook(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

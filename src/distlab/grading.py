@@ -168,17 +168,20 @@ class CheckReport:
         tests: one entry per graded test cell (points are the visible share only).
         edited: grade ids of test cells the student changed (the originals run when graded).
         problems: errors raised by non-test cells, first line each, in notebook order.
+        missing: grade ids of the exercise's test cells the student deleted (they score 0
+            when graded); known only when the course is.
     """
 
     notebook: Path
     tests: tuple[TestResult, ...]
     edited: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
-        """True when there are visible tests and every one passes (no tests: nothing passed)."""
-        return bool(self.tests) and all(t.passed for t in self.tests)
+        """True when no test cell is missing and every visible test passes (none: not passed)."""
+        return bool(self.tests) and not self.missing and all(t.passed for t in self.tests)
 
     def lines(self) -> list[str]:
         """Return the friendly summary printed by ``distlab check``."""
@@ -193,8 +196,13 @@ class CheckReport:
             out.append(f"  {mark}  {t.grade_id}: {t.description}")
             if not t.passed:
                 out.append(f"        -> {t.message}")
+        for grade_id in self.missing:
+            out.append(
+                f"  MISSING  {grade_id}: you deleted this test cell; it scores 0 when graded "
+                "(copy it back from a fresh copy of the exercise)"
+            )
         passed = sum(t.passed for t in self.tests)
-        out.append(f"{passed} of {len(self.tests)} test cells pass.")
+        out.append(f"{passed} of {len(self.tests) + len(self.missing)} test cells pass.")
         if self.problems and not self.passed:
             out.append("Errors in your own cells (fix these first, later tests depend on them):")
             out.extend(f"  - {p}" for p in self.problems)
@@ -1053,6 +1061,7 @@ def check_notebook(
             "from exercises/ (a copy keeps its cell metadata only in Jupyter)"
         )
     config = Config(course.config) if course is not None else Config()
+    missing = _deleted_tests(course, nb) if course is not None else []
     edited = []
     for cell in nb.cells:
         checksum = cell.metadata.get("nbgrader", {}).get("checksum")
@@ -1096,4 +1105,21 @@ def check_notebook(
         else:
             if any(o.output_type == "error" for o in cell.get("outputs", [])):
                 problems.append(_failure_message(cell))
-    return CheckReport(path, tuple(tests), tuple(edited), tuple(problems))
+    return CheckReport(path, tuple(tests), tuple(edited), tuple(problems), tuple(missing))
+
+
+def _deleted_tests(course: Course, nb: Any) -> list[str]:
+    """Return the grade ids of test cells of ``nb``'s exercise that ``nb`` lacks.
+
+    The exercise is the solution notebook that shares a graded cell with ``nb``.
+    """
+    found = {c.metadata.nbgrader.grade_id for c in nb.cells if nbgrader_utils.is_grade(c)}
+    for exercise in course.exercises():
+        for path in sorted((course.solutions_dir / exercise).glob("*.ipynb")):
+            source = nbformat.read(path, as_version=4)
+            expected = [
+                c.metadata.nbgrader.grade_id for c in source.cells if nbgrader_utils.is_grade(c)
+            ]
+            if found & set(expected):
+                return [grade_id for grade_id in expected if grade_id not in found]
+    return []
