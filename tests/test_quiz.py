@@ -277,7 +277,8 @@ def test_reset_clears_answers_widgets_and_only_this_quiz_in_the_file(
         pick(question, *correct_texts(question))
         question.check_button.click()
     assert view.summary.value != ""
-    view.reset_button.click()
+    view.reset_button.click()  # asks first
+    view.reset_button.click()  # confirmed: forgets
     assert "0 / 3 correct" in view.score.value
     assert "0 of 3 answered" in view.score.value
     assert view.summary.value == ""
@@ -288,6 +289,52 @@ def test_reset_clears_answers_widgets_and_only_this_quiz_in_the_file(
     assert "sample_quiz" not in saved["quizzes"]
     assert "tf" in saved["quizzes"]["other_quiz"]["answers"]
     assert "0 / 3 correct" in build(sample_path).score.value
+
+
+def test_first_reset_press_only_asks(sample_path: Path, distlab_home: Path) -> None:
+    """With answers to lose, one press of Reset forgets nothing and asks for confirmation."""
+    view = build(sample_path)
+    pick(view.question_view("one"), "b")
+    view.question_view("one").check_button.click()
+    saved = results_file(distlab_home).read_text()
+    view.reset_button.click()
+    assert view.reset_pending
+    assert view.reset_button.description == "Confirm reset"
+    assert "forgets your 1 checked answer" in view.reset_note.value
+    assert "1 of 3 answered" in view.score.value
+    assert view.question_view("one").feedback.value != ""
+    assert results_file(distlab_home).read_text() == saved
+
+
+def test_checking_an_answer_cancels_a_pending_reset(sample_path: Path, distlab_home: Path) -> None:
+    """Check after a first Reset press keeps every answer; the next Reset asks again."""
+    view = build(sample_path)
+    pick(view.question_view("one"), "b")
+    view.question_view("one").check_button.click()
+    view.reset_button.click()
+    pick(view.question_view("tf"), "True")
+    view.question_view("tf").check_button.click()
+    assert not view.reset_pending
+    assert view.reset_button.description == "Reset"
+    assert view.reset_note.value == ""
+    view.reset_button.click()
+    assert "2 of 3 answered" in view.score.value
+    assert "forgets your 2 checked answers" in view.reset_note.value
+
+
+def test_reset_with_nothing_answered_needs_no_confirmation(
+    sample_path: Path, distlab_home: Path
+) -> None:
+    """With nothing to lose, Reset acts at once (and a restored answer makes it ask)."""
+    view = build(sample_path)
+    view.reset_button.click()
+    assert not view.reset_pending
+    assert "0 of 3 answered" in view.score.value
+    pick(view.question_view("one"), "b")
+    view.question_view("one").check_button.click()
+    restored = build(sample_path)  # as after a kernel restart
+    restored.reset_button.click()
+    assert restored.reset_pending
 
 
 # --- persistence ----------------------------------------------------------------------
@@ -498,6 +545,8 @@ def test_results_file_of_a_newer_format_is_kept_and_not_overwritten(
     assert "Correct." in view.question_view("one").feedback.value
     assert "1 / 3 correct" in view.score.value
     view.reset_button.click()
+    view.reset_button.click()
+    assert "0 / 3 correct" in view.score.value
     assert results_file(distlab_home).read_text() == content
     assert list(distlab_home.glob("quiz_results.json.corrupt-*")) == []
 

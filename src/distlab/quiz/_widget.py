@@ -57,6 +57,9 @@ def _status_html(status: CheckStatus, question: Question) -> str:
     )
 
 
+_CONFIRM_RESET = "Confirm reset"
+
+
 class QuestionView:
     """The widgets of one question.
 
@@ -135,6 +138,7 @@ class QuestionView:
         ]
 
     def _on_check(self) -> None:
+        self._quiz_view.cancel_reset()
         result = self._quiz_view.session.check(self.question.id, self.selected())
         self.feedback.value = _status_html(result.status, self.question)
         self._quiz_view.refresh()
@@ -173,7 +177,9 @@ class QuizView:
         notice: problems with the results file (empty when there are none).
         questions: one QuestionView per question, in quiz order.
         score: "7 / 10 correct" and "8 of 10 answered".
-        reset_button: forgets every answer to this quiz.
+        reset_button: forgets every answer to this quiz; with answers to lose, the first
+            press turns it into "Confirm reset" and only the second press forgets.
+        reset_note: explains a pending reset (empty otherwise).
         summary: the final summary once every question has been checked.
         widget: the box to display.
     """
@@ -198,6 +204,9 @@ class QuizView:
             description="Reset", tooltip="Forget every answer to this quiz", icon="undo"
         )
         self.reset_button.on_click(lambda _button: self._on_reset())
+        # Reset is two-step when there is something to lose: the first press asks, the
+        # second forgets. A stray click or Enter must not wipe a student's answers.
+        self.reset_note = widgets.HTML("")
         self.summary = widgets.HTML("")
         self.widget = widgets.VBox(
             [
@@ -207,6 +216,7 @@ class QuizView:
                 *(view.widget for view in self.questions),
                 self.score,
                 self.reset_button,
+                self.reset_note,
                 self.summary,
             ]
         )
@@ -214,6 +224,7 @@ class QuizView:
         self.score.add_class("distlab-quiz-score")
         self.summary.add_class("distlab-quiz-summary")
         self.notice.add_class("distlab-quiz-notice")
+        self.reset_button.add_class("distlab-quiz-reset")
         self.refresh()
 
     def question_view(self, question_id: str) -> QuestionView:
@@ -243,7 +254,30 @@ class QuizView:
             for message in session.notices
         )
 
+    @property
+    def reset_pending(self) -> bool:
+        """Return whether Reset was pressed once and waits for its confirmation."""
+        return bool(self.reset_button.description == _CONFIRM_RESET)
+
+    def cancel_reset(self) -> None:
+        """Drop a pending reset: the button says Reset again and nothing is forgotten."""
+        self.reset_button.description = "Reset"
+        self.reset_button.button_style = ""
+        self.reset_note.value = ""
+
     def _on_reset(self) -> None:
+        answered = self.session.answered
+        if answered and not self.reset_pending:
+            self.reset_button.description = _CONFIRM_RESET
+            self.reset_button.button_style = "danger"
+            plural = "answer" if answered == 1 else "answers"
+            self.reset_note.value = (
+                f'<p role="alert">Reset forgets your {answered} checked {plural} to this quiz.'
+                f" Press <strong>{_CONFIRM_RESET}</strong> to go on, or check any answer to"
+                " keep them.</p>"
+            )
+            return
+        self.cancel_reset()
         self.session.reset()
         for view in self.questions:
             view.clear()
