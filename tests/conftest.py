@@ -66,6 +66,20 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Give the test process's shared ZeroMQ context room for many kernel clients.
+
+    The suite runs hundreds of kernels in one process (notebooks, grading, the kernel
+    pool); pyzmq's global context allows 1023 sockets by default, and sockets closed by
+    one test may linger in ZeroMQ's reaper while the next test opens new ones. Once,
+    under load, a heartbeat thread hit that cap ("Too many open files"). Grading itself
+    leaves no socket open (checked: 0 open sockets after grading 20 submissions).
+    """
+    import zmq
+
+    zmq.Context.instance().set(zmq.MAX_SOCKETS, 8192)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the browser tests last.
 
