@@ -12,6 +12,7 @@ import pytest
 from matplotlib.collections import PathCollection
 
 import distlab
+from distlab import scenarios
 from distlab.breaker import CircuitBreaker, http_failure
 from distlab.chapter import ChapterCircuitBreaker
 from distlab.plots import plot_state_timeline
@@ -449,3 +450,24 @@ def test_lesson_prose_quotes_the_computed_numbers() -> None:
         "`reset_timeout` (60 s)",
     ]:
         assert claim in text, claim
+
+
+@pytest.mark.parametrize(
+    ("run", "name"),
+    [
+        (lambda: scenarios.herd_after_timeout(ChapterCircuitBreaker, callers=0), "callers"),
+        (
+            lambda: scenarios.calls_to_failing_service(ChapterCircuitBreaker(5, 30), calls=0),
+            "calls",
+        ),
+        (
+            lambda: scenarios.async_function_through_call(ChapterCircuitBreaker(5, 30), calls=0),
+            "calls",
+        ),
+        (lambda: scenarios.alternating_failures(ChapterCircuitBreaker(5, 30), calls=0), "calls"),
+    ],
+)
+def test_scenarios_refuse_an_empty_run(run, name):
+    """A scenario with no callers or no calls is a ValueError naming the count."""
+    with pytest.raises(ValueError, match=rf"^{name} must be >= 1"):
+        run()

@@ -112,6 +112,11 @@ def _check_positive(name: str, value: float) -> None:
         raise ValueError(f"{name} must be finite and > 0, got {value!r}")
 
 
+def _check_count(name: str, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+
+
 # 1. The herd after the timeout -----------------------------------------------------------
 @dataclass(frozen=True)
 class HerdResult:
@@ -154,8 +159,7 @@ def herd_after_timeout(
         ValueError: when callers < 1.
         RuntimeError: when the threads do not all finish within ``GUARD`` real seconds.
     """
-    if callers < 1:
-        raise ValueError(f"callers must be >= 1, got {callers!r}")
+    _check_count("callers", callers)
     manual = ManualClock()
     breaker = factory(failure_threshold, recovery_timeout, clock=manual)
     _trip(breaker, failure_threshold)
@@ -241,8 +245,7 @@ def calls_to_failing_service(
     Raises:
         ValueError: when calls < 1.
     """
-    if calls < 1:
-        raise ValueError(f"calls must be >= 1, got {calls!r}")
+    _check_count("calls", calls)
     received = []
 
     def service(request: httpx.Request) -> httpx.Response:
@@ -306,8 +309,7 @@ def async_function_through_call(breaker: SyncBreaker, *, calls: int = 20) -> Asy
     Raises:
         ValueError: when calls < 1.
     """
-    if calls < 1:
-        raise ValueError(f"calls must be >= 1, got {calls!r}")
+    _check_count("calls", calls)
     bodies = 0
 
     async def fetch_orders() -> None:
@@ -513,8 +515,7 @@ def alternating_failures(breaker: SyncBreaker, *, calls: int = 100) -> Alternati
     Raises:
         ValueError: when calls < 1.
     """
-    if calls < 1:
-        raise ValueError(f"calls must be >= 1, got {calls!r}")
+    _check_count("calls", calls)
     reached = failed = rejected = 0
     first_rejected: int | None = None
     for number in range(1, calls + 1):
