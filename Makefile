@@ -44,10 +44,10 @@ exercises: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/distlab release
 
 clean-notebooks: install
-	$(BIN)/python -m distlab.notebooks clean lessons solutions exercises quizzes
+	$(BIN)/python -m distlab.course.notebooks clean lessons solutions exercises quizzes
 
 check-notebooks: install
-	$(BIN)/python -m distlab.notebooks check lessons solutions exercises quizzes
+	$(BIN)/python -m distlab.course.notebooks check lessons solutions exercises quizzes
 
 clean:
 	rm -rf $(VENV) _grading .pytest_cache .mypy_cache .ruff_cache

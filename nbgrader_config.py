@@ -26,7 +26,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from distlab.grading import BudgetedExecute, HideHiddenTestTracebacks
+from distlab.course.grading import BudgetedExecute, HideHiddenTestTracebacks
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by traitlets)
 

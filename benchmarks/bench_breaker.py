@@ -4,7 +4,7 @@ Run it with ``.venv/bin/python benchmarks/bench_breaker.py``. It prints, measure
 by side in one run:
 
 - the time per successful call through each breaker, as a multiple of a bare call
-  (goal for ``distlab.breaker``: at most 6x a bare call and 0.15x pybreaker);
+  (goal for ``distlab.patterns.breaker``: at most 6x a bare call and 0.15x pybreaker);
 - the wall time of 20 threads each making a 0.1 s call through a closed breaker
   (goal: at most 0.25 s; a breaker that holds its lock during the call takes 2 s).
 
@@ -21,8 +21,8 @@ from typing import Any
 
 import pybreaker
 
-from distlab.breaker import CircuitBreaker
-from distlab.chapter import ChapterCircuitBreaker
+from distlab.patterns.breaker import CircuitBreaker
+from distlab.patterns.chapter import ChapterCircuitBreaker
 
 CALLS = 200_000  # calls per timing
 REPEATS = 7  # timings per variant; the minimum is kept

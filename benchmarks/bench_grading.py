@@ -3,7 +3,7 @@
 Run it with ``.venv/bin/python benchmarks/bench_grading.py`` (or ``make bench``). It
 grades the same batch of honest circuit breaker submissions, side by side in one run:
 
-- ``distlab``: one :class:`distlab.grading.Grader` in this process (nbgrader's Autograde
+- ``distlab``: one :class:`distlab.course.grading.Grader` in this process (nbgrader's Autograde
   and gradebook through its Python API, kernels started ahead of time), as
   ``distlab grade-all`` does. Goal: at most 3 s per submission after start-up.
 - ``nbgrader``: ``nbgrader autograde circuit_breaker`` over the same batch, then one
@@ -28,7 +28,7 @@ from typing import Any
 
 import nbformat
 
-from distlab.grading import Course, Grader
+from distlab.course.grading import Course, Grader
 
 REPO = Path(__file__).resolve().parent.parent
 EXERCISE = "circuit_breaker"

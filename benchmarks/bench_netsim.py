@@ -18,7 +18,7 @@ import random
 import time
 from typing import Any
 
-from distlab.netsim import Context, Delay, Network
+from distlab.sim.netsim import Context, Delay, Network
 
 FLOOR = 200_000  # simulated messages per second, tracing off
 RING = 16

@@ -11,7 +11,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from distlab.notebooks import find_notebooks
+from distlab.course.notebooks import find_notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 FOLDERS = ["lessons", "solutions", "quizzes"]

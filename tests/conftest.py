@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 
-from tests import jupyter_browser
+from tests import REPO, jupyter_browser
+from tests.course.quiz.helpers import distlab_home, sample_path
 
-REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+__all__ = ["distlab_home", "sample_path"]  # fixtures shared by many test modules
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from tests import REPO
+
 CHROMIUM = Path(os.environ.get("DISTLAB_CHROMIUM", "/usr/bin/chromium"))
 # Flags for a sandboxed, offline machine: without the background-networking ones Chromium
 # keeps trying to reach Google's hosts, which this network refuses.

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import REPO
 from tests.jupyter_browser import free_port
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def get(url: str) -> str:

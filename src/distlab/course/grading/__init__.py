@@ -1,0 +1,51 @@
+"""Release, check and grade the course's nbgrader exercises through nbgrader itself.
+
+Everything here drives nbgrader's own Python classes (``GenerateAssignment``,
+``Autograde``, the ``Gradebook``) with the settings in the repository's
+``nbgrader_config.py``; nothing imitates them. One module per idea:
+
+    course    the course folder and its configuration; release() writes exercises/
+    execute   the preprocessors nbgrader_config.py plugs in (BudgetedExecute, ...)
+    grader    Grader: autograde submissions, gradebook cache, kernels started ahead
+    check     check_notebook(): the student's run of the visible tests
+    reports   TestResult, GradeReport, CheckReport
+"""
+
+from distlab.course.grading.check import CHECK_ENV, check_notebook
+from distlab.course.grading.course import (
+    CONFIG_FILE,
+    Course,
+    find_course_root,
+    read_notebook,
+    release,
+)
+from distlab.course.grading.execute import BudgetedExecute, HideHiddenTestTracebacks, kernels_from
+from distlab.course.grading.grader import (
+    DEFAULT_STUDENT,
+    Grader,
+    autograde_kernel_pool,
+    submissions,
+)
+from distlab.course.grading.reports import CheckReport, GradeReport, TestResult
+from distlab.course.kernelpool import KernelPool
+
+__all__ = [
+    "CHECK_ENV",
+    "CONFIG_FILE",
+    "DEFAULT_STUDENT",
+    "BudgetedExecute",
+    "CheckReport",
+    "Course",
+    "GradeReport",
+    "Grader",
+    "HideHiddenTestTracebacks",
+    "KernelPool",
+    "TestResult",
+    "autograde_kernel_pool",
+    "check_notebook",
+    "find_course_root",
+    "kernels_from",
+    "read_notebook",
+    "release",
+    "submissions",
+]

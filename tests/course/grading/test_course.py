@@ -1,0 +1,59 @@
+"""The course folder and its nbgrader configuration."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from distlab.course.cli import main
+from distlab.course.grading import Course
+from tests import REPO
+
+SOLUTION = REPO / "solutions" / "circuit_breaker" / "circuit_breaker.ipynb"
+EXERCISE = REPO / "exercises" / "circuit_breaker" / "circuit_breaker.ipynb"
+BIN = Path(sys.executable).parent
+
+
+def test_course_config_is_what_the_issue_asks_for() -> None:
+    """Folders, course id, a short cell timeout and a notebook budget under a minute."""
+    course = Course(REPO)
+    cd = course.config.CourseDirectory
+    assert (cd.source_directory, cd.release_directory) == ("solutions", "exercises")
+    for name in ("submitted_directory", "autograded_directory", "feedback_directory"):
+        assert cd[name].startswith("_grading/")
+    assert cd.db_url == f"sqlite:///{REPO / '_grading' / 'gradebook.db'}"
+    assert cd.course_id == "distlab"
+    assert 1 <= course.config.Execute.timeout <= 10
+    assert course.config.BudgetedExecute.notebook_budget < 60
+    assert [p.__name__ for p in course.config.GenerateFeedback.preprocessors] == [
+        "GetGrades",
+        "HideHiddenTestTracebacks",
+        "ClearHiddenTests",
+        "CSSHTMLHeaderPreprocessor",
+    ]
+
+
+def test_a_broken_course_config_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An nbgrader_config.py that raises: exit 2 naming the file, no traceback."""
+    shutil.copytree(REPO / "solutions", tmp_path / "solutions")
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Execute.timeout = 1 / 0\n")
+    assert main(["--course", str(tmp_path), "grade", "circuit_breaker", str(EXERCISE)]) == 2
+    err = capsys.readouterr().err
+    assert "nbgrader_config.py could not be loaded: ZeroDivisionError" in err
+    assert err.count("\n") == 1
+
+
+def test_the_alembic_shortcut_steps_aside_when_nbgrader_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without nbgrader.api.get_alembic_version the course still loads (no patch applied)."""
+    import nbgrader.api
+
+    monkeypatch.delattr(nbgrader.api, "get_alembic_version")
+    assert Course(REPO).course_id == "distlab"
+    assert not hasattr(nbgrader.api, "get_alembic_version")
