@@ -180,7 +180,22 @@ def test_exceptions_propagate_from_the_worker_thread():
         asyncio.run(kernel_cell())
 
 
-def test_interrupting_a_kernel_cell_stops_the_virtual_loop():
+def _interrupt(target: str) -> None:
+    """Send SIGINT as the kernel gets it: to the process, or to the virtual loop's thread.
+
+    Linux may hand a process-directed signal to any thread; when it is not the main
+    thread, the main thread is only woken if it comes back to Python by itself.
+    """
+    if target == "process":
+        os.kill(os.getpid(), signal.SIGINT)
+        return
+    worker = next(t for t in threading.enumerate() if t.name == "distlab-virtual-loop")
+    assert worker.ident is not None
+    signal.pthread_kill(worker.ident, signal.SIGINT)
+
+
+@pytest.mark.parametrize("target", ["process", "worker_thread"])
+def test_interrupting_a_kernel_cell_stops_the_virtual_loop(target: str):
     """Ctrl-C (Jupyter's stop button) during distlab.run also stops the worker's loop.
 
     Otherwise a run that never ends would keep a core busy until the kernel restarts.
@@ -200,7 +215,7 @@ def test_interrupting_a_kernel_cell_stops_the_virtual_loop():
 
     # A real SIGINT, as the kernel gets it; the run is endless, so the signal always
     # arrives while the cell waits in distlab.run.
-    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    threading.Timer(0.2, _interrupt, (target,)).start()
     loop = asyncio.new_event_loop()  # like ipykernel's: no SIGINT handler of its own
     try:
         with pytest.raises(KeyboardInterrupt):

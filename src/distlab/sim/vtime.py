@@ -395,7 +395,11 @@ def run(main: MainType[T], *, seed: int | None = 0, start: float = 0.0) -> T:
     worker = threading.Thread(target=target, name="distlab-virtual-loop", daemon=True)
     worker.start()
     try:
-        worker.join()
+        # Join in short slices, never in one blocking wait: Linux may deliver the SIGINT
+        # of Jupyter's stop button to another thread of the process, and then only wakes
+        # a main thread that comes back to Python now and then to run the handler.
+        while worker.is_alive():
+            worker.join(_THREAD_POLL)
     except BaseException:
         # Interrupted (Jupyter's stop button is a KeyboardInterrupt here): stop the
         # virtual loop too, or a run that never ends would spin a core until the
