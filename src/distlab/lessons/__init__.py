@@ -3,7 +3,7 @@
     lessons/00_start_here.ipynb           distlab.lessons.start_here
     lessons/01_unreliable_networks.ipynb  distlab.lessons.unreliable_networks
     lessons/06_circuit_breaker.ipynb      distlab.lessons.circuit_breaker
-    (shared)                              distlab.lessons.plots
+    (shared)                              distlab.lessons.plots, distlab.lessons.checks
 
 A lesson's experiments live in its module so that its tests
 (``tests/lessons/test_<slug>.py``) recompute every number the notebook states.
