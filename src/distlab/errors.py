@@ -10,6 +10,11 @@ Every exception carries the context a user needs to act on it.
     ├── GradingError              an exercise or submission cannot be graded (names it)
     └── CircuitOpenError          a circuit breaker refused a call (carries retry_after)
 
+    BaseException
+    └── ServiceCrash              raised inside an in-process service to kill it mid-request
+                                  (a BaseException, like SystemExit: `except Exception` in the
+                                  service's own code cannot swallow it)
+
 Configuration mistakes (a probability outside [0, 1], a negative delay) raise
 the built-in `ValueError` with a message that names the parameter.
 """
@@ -22,6 +27,7 @@ __all__ = [
     "DistlabError",
     "GradingError",
     "QuizDataError",
+    "ServiceCrash",
     "SimulationError",
     "VirtualTimeError",
 ]
@@ -79,3 +85,12 @@ class CircuitOpenError(DistlabError):
         super().__init__(
             f"circuit {name!r} is open; a trial call is allowed in {self.retry_after:.3f} s"
         )
+
+
+class ServiceCrash(BaseException):
+    """Kill an in-process service in the middle of a request, as a crashed process would die.
+
+    Raised by a test's or a lesson's hook inside a service (for example at one step of the
+    orders saga); the in-process server turns it into a dropped connection for the caller
+    and stops until it is restarted. Nothing in the service gets to clean up.
+    """

@@ -1,0 +1,344 @@
+"""The whole e-commerce application in one Python process, on virtual time.
+
+:class:`Shop` builds the three services (and as many catalog instances as asked), each
+served by an in-process :class:`Server` that stands for one process: it can be stopped
+(connections refused), crashed in the middle of a request (the caller sees the
+connection drop) and restarted over the same database. Requests travel over
+``httpx.ASGITransport``; between the orders service and each dependency sits a seeded
+``FaultyTransport``, so lost requests and answers, duplicates, latency, 503s and
+outages happen on demand and replay exactly with the same seed::
+
+    async def main():
+        async with Shop(seed=7, faults={"catalog": {"response_loss": 0.1}}) as shop:
+            user = await shop.add_user("Ada", "ada@example.org")
+            lamp = await shop.add_product("Lamp", price_cents=2500, stock=10)
+            async with shop.client() as client:
+                answer = await client.post(
+                    "/orders",
+                    json={"user_id": user, "items": [{"product_id": lamp, "quantity": 1}]},
+                    headers={"Idempotency-Key": "order-1"},
+                )
+            assert await shop.problems() == []
+
+    distlab.run(main, seed=7)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from distlab.errors import ServiceCrash
+from distlab.services.ecommerce import catalog, consistency, orders, users
+from distlab.services.ecommerce.common import Database, Span
+from distlab.services.ecommerce.orders import Checkpoint
+from distlab.services.ecommerce.remote import Guard, Resolver
+from distlab.sim.faults import FaultyTransport
+
+__all__ = ["HostRouter", "Server", "Shop"]
+
+
+class Server(httpx.AsyncBaseTransport):
+    """One in-process server (it stands for a process) serving one ASGI app.
+
+    Args:
+        name: its host name, e.g. ``catalog-1``.
+        app: the ASGI app it serves.
+
+    A stopped server refuses connections (``httpx.ConnectError``). An app that raises
+    :class:`distlab.errors.ServiceCrash` while serving crashes the server: that request's
+    caller sees the connection drop (``httpx.RemoteProtocolError``) and the server is
+    stopped until :meth:`start` (with a new app: a restart).
+    """
+
+    def __init__(self, name: str, app: FastAPI) -> None:
+        self.name = name
+        self.app = app
+        self.running = True
+        self.crashes = 0
+        self._transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    def stop(self) -> None:
+        """Stop serving: new connections are refused."""
+        self.running = False
+
+    def start(self, app: FastAPI | None = None) -> None:
+        """Serve again, with ``app`` (a restarted process) or the same app."""
+        if app is not None:
+            self.app = app
+            self._transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        self.running = True
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Serve ``request`` with the app, unless the server is stopped or crashes."""
+        if not self.running:
+            raise httpx.ConnectError(
+                f"connection refused: {self.name} is not running", request=request
+            )
+        try:
+            return await self._transport.handle_async_request(request)
+        except ServiceCrash as crash:
+            self.running = False
+            self.crashes += 1
+            raise httpx.RemoteProtocolError(
+                f"{self.name} crashed ({crash}): server disconnected without an answer",
+                request=request,
+            ) from None
+
+
+class HostRouter(httpx.AsyncBaseTransport):
+    """Send each request to the transport registered for its host (``http://catalog-1/...``).
+
+    An unknown host is a refused connection (``httpx.ConnectError``).
+    """
+
+    def __init__(self, routes: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
+        self.routes: dict[str, httpx.AsyncBaseTransport] = dict(routes or {})
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Route ``request`` by ``request.url.host``."""
+        transport = self.routes.get(request.url.host)
+        if transport is None:
+            raise httpx.ConnectError(
+                f"connection refused: no host {request.url.host!r}", request=request
+            )
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close every route's transport (waits for duplicated requests still in flight)."""
+        for transport in self.routes.values():
+            await transport.aclose()
+
+
+def _round_robin(instances: Mapping[str, list[str]]) -> Resolver:
+    counters = {name: itertools.count() for name in instances}
+
+    async def resolve(service: str) -> str:
+        hosts = instances.get(service)
+        if not hosts:
+            raise LookupError(f"no instance of {service!r} is known")
+        return f"http://{hosts[next(counters[service]) % len(hosts)]}"
+
+    return resolve
+
+
+class Shop:
+    """The e-commerce application in-process: users, catalog (1+ instances) and orders.
+
+    Use it as ``async with Shop(...) as shop:`` inside ``distlab.run``.
+
+    Args:
+        seed: seeds the fault transports (each hop gets its own stream).
+        faults: ``FaultyTransport`` settings per dependency of the orders service, e.g.
+            ``{"catalog": {"request_loss": 0.05}}``; also ``"orders"`` for the hop from
+            the shop's clients to the orders service.
+        catalog_instances: how many catalog servers share the catalog database (>= 1).
+        resilience: False calls users and catalog with no breaker, bulkhead or timeout.
+        timeout: seconds the orders service waits for a dependency.
+        failure_threshold: consecutive failures that open a dependency's breaker.
+        recovery_timeout: seconds a breaker stays open.
+        bulkheads: a bulkhead per dependency of the orders service (see ``orders.create_app``).
+        checkpoint: see ``orders.Orders``: raise :class:`distlab.errors.ServiceCrash` in it to
+            crash the orders server at a step of the saga.
+
+    Attributes:
+        servers: every server by host name (``users``, ``catalog-1``..., ``orders``).
+        transports: the ``FaultyTransport`` in front of each service, by service name.
+        databases: each service's database, by service name.
+
+    Raises:
+        ValueError: for an unknown service in ``faults`` or ``catalog_instances < 1``.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        faults: Mapping[str, Mapping[str, Any]] | None = None,
+        catalog_instances: int = 1,
+        resilience: bool = True,
+        timeout: float = 1.0,
+        failure_threshold: int = 5,
+        recovery_timeout: float = 5.0,
+        bulkheads: dict[str, Guard] | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> None:
+        faults = dict(faults or {})
+        unknown = sorted(set(faults) - {"users", "catalog", "orders"})
+        if unknown:
+            raise ValueError(
+                f"faults names unknown services {unknown}: use 'users', 'catalog' or 'orders'"
+            )
+        if (
+            isinstance(catalog_instances, bool)
+            or not isinstance(catalog_instances, int)
+            or catalog_instances < 1
+        ):
+            raise ValueError(f"catalog_instances must be an int >= 1, got {catalog_instances!r}")
+        self.databases = {
+            "users": Database(schema=users.SCHEMA),
+            "catalog": Database(schema=catalog.SCHEMA),
+            "orders": Database(schema=orders.SCHEMA),
+        }
+        self.servers: dict[str, Server] = {
+            "users": Server("users", users.create_app(db=self.databases["users"], register=False))
+        }
+        for i in range(1, catalog_instances + 1):
+            name = f"catalog-{i}"
+            self.servers[name] = Server(
+                name, catalog.create_app(db=self.databases["catalog"], register=False)
+            )
+        self.instances = {
+            "users": ["users"],
+            "catalog": [f"catalog-{i}" for i in range(1, catalog_instances + 1)],
+        }
+        self.transports = {
+            service: FaultyTransport(
+                HostRouter({h: self.servers[h] for h in hosts}),
+                seed=seed * 1000 + n,
+                **faults.get(service, {}),
+            )
+            for n, (service, hosts) in enumerate(self.instances.items(), start=1)
+        }
+        self._inner = httpx.AsyncClient(transport=_ServiceRouter(self.transports))
+        self._orders_options: dict[str, Any] = {
+            "resilience": resilience,
+            "timeout": timeout,
+            "failure_threshold": failure_threshold,
+            "recovery_timeout": recovery_timeout,
+            "bulkheads": bulkheads,
+            "checkpoint": checkpoint,
+        }
+        self.resolve: Resolver = _round_robin(self.instances)
+        self.servers["orders"] = Server("orders", self._new_orders_app())
+        self.transports["orders"] = FaultyTransport(
+            HostRouter({"orders": self.servers["orders"]}),
+            seed=seed * 1000,
+            **faults.get("orders", {}),
+        )
+        self._admin = httpx.AsyncClient(
+            transport=HostRouter(self.servers), base_url="http://orders", timeout=None
+        )
+
+    def _new_orders_app(self) -> FastAPI:
+        return orders.create_app(
+            db=self.databases["orders"],
+            client=self._inner,
+            resolve=self.resolve,
+            register=False,
+            **self._orders_options,
+        )
+
+    async def __aenter__(self) -> Shop:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the clients (waits for duplicated requests still in flight)."""
+        await self._inner.aclose()
+        await self._admin.aclose()
+        await self.transports["orders"].aclose()
+
+    # Clients ----------------------------------------------------------------------------
+    def client(self, *, timeout: float | None = 5.0) -> httpx.AsyncClient:
+        """Return a client of the orders service (through the ``"orders"`` faults).
+
+        Args:
+            timeout: seconds the client waits for an answer, or None.
+        """
+        return httpx.AsyncClient(
+            transport=_Borrowed(self.transports["orders"]),
+            base_url="http://orders",
+            timeout=timeout,
+        )
+
+    def admin(self, host: str) -> httpx.AsyncClient:
+        """Return a fault-free client of one server (``"users"``, ``"catalog-1"``...)."""
+        if host not in self.servers:
+            raise ValueError(f"no server {host!r}; servers: {sorted(self.servers)}")
+        return httpx.AsyncClient(
+            transport=_Borrowed(HostRouter(self.servers)), base_url=f"http://{host}"
+        )
+
+    async def add_user(self, name: str, email: str) -> int:
+        """Create a user (fault-free) and return its id."""
+        response = await self._admin.post("http://users/users", json={"name": name, "email": email})
+        response.raise_for_status()
+        return int(response.json()["id"])
+
+    async def add_product(self, name: str, *, price_cents: int = 1000, stock: int = 10) -> int:
+        """Create a product (fault-free) and return its id."""
+        response = await self._admin.post(
+            "http://catalog-1/products",
+            json={"name": name, "price_cents": price_cents, "stock": stock},
+        )
+        response.raise_for_status()
+        return int(response.json()["id"])
+
+    # Failures -----------------------------------------------------------------------------
+    def restart_orders(self) -> None:
+        """Start the orders service again after a crash: a new app over the same database."""
+        self.servers["orders"].start(self._new_orders_app())
+
+    async def repair(self) -> orders.RepairReport:
+        """Run the orders service's repair step (as its timer would)."""
+        state: orders.Orders = self.servers["orders"].app.state.orders
+        return await state.repair()
+
+    async def problems(self, initial_stock: Mapping[int, int] | None = None) -> list[str]:
+        """Return every inconsistency between orders and stock (empty: consistent)."""
+        return await consistency.check(
+            self._admin, "http://orders", "http://catalog-1", initial_stock
+        )
+
+    def spans(self, request_id: str | None = None) -> list[Span]:
+        """Return the spans every server recorded (of one request id), by start time."""
+        seen: dict[int, FastAPI] = {}
+        for server in self.servers.values():
+            seen[id(server.app)] = server.app
+        found: Iterable[Span] = (s for app in seen.values() for s in app.state.spans)
+        if request_id is not None:
+            found = (s for s in found if s.request_id == request_id)
+        return sorted(found, key=lambda s: (s.start, -s.end))
+
+
+class _ServiceRouter(httpx.AsyncBaseTransport):
+    """The orders service's outbound transport: by host, to the faults of that service."""
+
+    def __init__(self, transports: Mapping[str, FaultyTransport]) -> None:
+        self.transports = transports
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        service = "catalog" if host.startswith("catalog") else host
+        transport = self.transports.get(service)
+        if transport is None:
+            raise httpx.ConnectError(f"connection refused: no host {host!r}", request=request)
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        for name, transport in self.transports.items():
+            if name != "orders":
+                await transport.aclose()
+
+
+class _Borrowed(httpx.AsyncBaseTransport):
+    """Use a transport without closing it when the client closes (the shop owns it)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
