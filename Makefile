@@ -1,7 +1,7 @@
 # distlab: two commands for everyone.
 #   make lab    install (once) and open the course in JupyterLab
 #   make test   install (once) and run every test
-# Other targets: bench, grade, exercises, clean-notebooks, lint, clean.
+# Other targets: services, bench, grade, exercises, clean-notebooks, lint, clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # Jupyter refuses to run as root without this flag (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: install lab test lint bench grade exercises clean-notebooks check-notebooks clean
+.PHONY: install lab test lint bench grade exercises services clean-notebooks check-notebooks clean
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ lint: install
 
 test: install lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The e-commerce application as real processes on 127.0.0.1 (registry, users, catalog,
+# orders); Ctrl-C stops everything. SERVICES_ARGS e.g. "--ports auto --verbose".
+SERVICES_ARGS ?=
+services: install
+	$(BIN)/python -m distlab.services.ecommerce.launcher run $(SERVICES_ARGS)
 
 bench: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m benchmarks

@@ -45,3 +45,11 @@ def test_the_errors_are_exported_at_the_top_level() -> None:
     """distlab.CircuitOpenError and friends are the same classes as in distlab.errors."""
     assert distlab.CircuitOpenError is CircuitOpenError
     assert distlab.DistlabError is DistlabError
+
+
+def test_a_service_crash_cannot_be_swallowed_by_except_exception() -> None:
+    """ServiceCrash kills an in-process service like a dead process: not an Exception."""
+    from distlab.errors import ServiceCrash
+
+    assert issubclass(ServiceCrash, BaseException)
+    assert not issubclass(ServiceCrash, Exception)

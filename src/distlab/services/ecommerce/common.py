@@ -396,6 +396,22 @@ async def _on_unexpected_error(request: Request, exc: Exception) -> JSONResponse
 Lifespan = Callable[[FastAPI], AsyncIterator[None]]
 
 
+def _configure_logging() -> None:
+    """Log the services' lines to stderr when ``DISTLAB_LOG_LEVEL`` is set (real servers).
+
+    Unset (lessons, tests), the package logs like a library: nothing is printed unless
+    the application configures logging itself.
+    """
+    level = os.environ.get("DISTLAB_LOG_LEVEL", "").strip().upper()
+    logger = logging.getLogger("distlab.services")
+    if not level or logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 def service_app(
     name: str,
     db: Database,
@@ -423,6 +439,7 @@ def service_app(
     """
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(f"max_body must be a positive number of bytes, got {max_body!r}")
+    _configure_logging()
     spans: deque[Span] = deque(maxlen=10_000)
 
     @asynccontextmanager

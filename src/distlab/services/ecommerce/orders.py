@@ -69,6 +69,7 @@ from distlab.services.ecommerce.remote import (
     Remote,
     Resolver,
     is_dependency_failure,
+    never_sent,
     static_resolver,
 )
 
@@ -310,8 +311,9 @@ class Orders:
             _log.info("order %d attempt %d: compensating after %r", order_id, attempt, exc)
             self._set(order_id, "compensating", reason=f"a dependency failed: {exc}")
             await self._step("compensating")
-            # Nothing to give back when the reservation was never asked for.
-            if not reserving or await self._release(order_id, attempt):
+            # Nothing to give back when the reservation request never left (refused
+            # connection, breaker open): only a request that may have arrived needs undoing.
+            if not reserving or never_sent(exc) or await self._release(order_id, attempt):
                 self._set(
                     order_id,
                     "failed",

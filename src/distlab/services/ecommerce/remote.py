@@ -18,6 +18,7 @@ worked and said no, and :meth:`Remote.call` returns it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -27,7 +28,14 @@ from distlab.errors import DistlabError
 from distlab.patterns.breaker import CircuitBreaker, http_failure
 from distlab.services.ecommerce.common import REQUEST_ID, REQUEST_ID_HEADER
 
-__all__ = ["Guard", "Remote", "Resolver", "static_resolver"]
+__all__ = [
+    "Guard",
+    "Remote",
+    "Resolver",
+    "is_dependency_failure",
+    "never_sent",
+    "static_resolver",
+]
 
 Resolver = Callable[[str], Awaitable[str]]
 """``await resolve("catalog")`` returns a base URL of one instance of the service."""
@@ -144,13 +152,22 @@ class Remote:
             request_id = REQUEST_ID.get()
             if request_id is not None:
                 headers[REQUEST_ID_HEADER] = request_id
-            response = await self.client.request(
-                method,
-                base.rstrip("/") + path,
-                json=json,
-                headers=headers,
-                timeout=httpx.Timeout(self.timeout),
-            )
+            url = base.rstrip("/") + path
+            if self.timeout is None:
+                response = await self.client.request(method, url, json=json, headers=headers)
+            else:
+                # httpx enforces its timeouts on real sockets only; asyncio.timeout makes
+                # the limit hold over any transport (in-process ones too), in virtual time.
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        response = await self.client.request(
+                            method, url, json=json, headers=headers, timeout=self.timeout
+                        )
+                except TimeoutError:
+                    raise httpx.ReadTimeout(
+                        f"no answer from {self.name} within {self.timeout} s",
+                        request=httpx.Request(method, url),
+                    ) from None
             if response.status_code >= 500:
                 response.raise_for_status()
             return response
@@ -179,3 +196,13 @@ class Remote:
 def is_dependency_failure(exc: BaseException) -> bool:
     """Tell whether ``exc`` (raised by :meth:`Remote.call`) means "no usable answer came"."""
     return isinstance(exc, httpx.HTTPError | DistlabError | LookupError)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Tell whether ``exc`` (raised by :meth:`Remote.call`) proves the request never arrived.
+
+    A refused or timed-out connection, a breaker or bulkhead that refused the call, or no
+    instance to send it to: the dependency did nothing, so there is nothing to undo. A
+    read timeout or a 5xx proves nothing: the request may have been executed.
+    """
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | DistlabError | LookupError)
