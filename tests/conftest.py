@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from tests import REPO, jupyter_browser
-from tests.course.quiz.helpers import distlab_home, sample_path
+from tests.course.quiz.helpers import distlab_home, rich_path, sample_path
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-__all__ = ["distlab_home", "sample_path"]  # fixtures shared by many test modules
+__all__ = ["distlab_home", "rich_path", "sample_path"]  # fixtures shared by many test modules
 
 
 @pytest.fixture(scope="session")

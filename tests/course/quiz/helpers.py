@@ -50,6 +50,78 @@ SAMPLE: dict[str, Any] = {
 }
 
 
+# The extended format: per-option feedback, a numeric question, a course note, predictions.
+RICH: dict[str, Any] = {
+    "id": "rich_quiz",
+    "title": "Rich quiz",
+    "questions": [
+        {
+            "id": "pick",
+            "type": "single",
+            "prompt": "A request timed out. What do you know?",
+            "options": [
+                {
+                    "text": "The server never got it",
+                    "feedback": "The reply could have been lost instead: `timeout` hides which.",
+                },
+                {
+                    "text": "Nothing about whether it ran",
+                    "correct": True,
+                    "feedback": "Right: a timeout is silence, not a no.",
+                },
+                {"text": "It ran twice"},
+            ],
+            "explanation": "A timeout says only that no reply came in time.",
+        },
+        {
+            "id": "all",
+            "type": "multiple",
+            "prompt": "Which can a network do to a message?",
+            "options": [
+                {"text": "Delay it", "correct": True, "feedback": "Queues delay messages."},
+                {"text": "Lose it", "correct": True, "feedback": "Buffers overflow."},
+                {
+                    "text": "Fix its typos",
+                    "feedback": "Networks carry bytes, they do not edit them.",
+                },
+                {"text": "Duplicate it", "correct": True},
+            ],
+            "explanation": "Delay, loss and duplication all happen.",
+        },
+        {
+            "id": "share",
+            "type": "numeric",
+            "prompt": "With 10 % loss each way and 3 tries, what share of requests get an answer?",
+            "answer": 99.3,
+            "tolerance": 0.1,
+            "unit": "%",
+            "explanation": "One try fails with 1 - 0.9 * 0.9 = 0.19; three fail with 0.19^3.",
+            "note": "Only if losses are independent.",
+        },
+    ],
+    "predictions": [
+        {
+            "id": "guess",
+            "type": "single",
+            "prompt": "Will the healthy endpoint keep answering?",
+            "options": [
+                {"text": "Yes", "feedback": "Watch the worker pool."},
+                {"text": "No", "correct": True},
+            ],
+            "explanation": "The pool fills with calls waiting on the hung backend.",
+        },
+        {
+            "id": "how_many",
+            "type": "numeric",
+            "prompt": "How many calls reach the dead backend?",
+            "answer": 5,
+            "tolerance": 0,
+            "explanation": "Five: then the breaker opens.",
+        },
+    ],
+}
+
+
 @pytest.fixture(autouse=True)
 def distlab_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Give every test its own DISTLAB_HOME."""
@@ -91,3 +163,9 @@ def correct_texts(view: QuestionView) -> list[str]:
 
 def wrong_text(view: QuestionView) -> str:
     return next(option.text for option in view.question.options if not option.correct)
+
+
+@pytest.fixture
+def rich_path(tmp_path: Path) -> Path:
+    """The RICH quiz written to a YAML file."""
+    return write_quiz(tmp_path, RICH)

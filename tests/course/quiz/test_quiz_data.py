@@ -116,6 +116,17 @@ def test_chapter_quiz_matches_the_chapter() -> None:
         assert ours.type == expected_type, ours.id
 
 
+def test_chapter_quiz_notes_are_the_course_s_own_and_only_on_question_10() -> None:
+    """Question 10 keeps the chapter's words; a course note adds that swarm mode orchestrates."""
+    quiz = load_quiz(QUIZZES / f"{CHAPTER_QUIZ}.yaml")
+    noted = [question.id for question in quiz.questions if question.note]
+    assert noted == [quiz.questions[-1].id]
+    note = quiz.questions[-1].note
+    assert "swarm mode" in note
+    assert "orchestrator too" in note
+    assert "division of labour" in note
+
+
 def test_chapter_quiz_keeps_the_chapter_order() -> None:
     """The chapter quiz is not shuffled, so students see the chapter's option order."""
     quiz = load_quiz(QUIZZES / f"{CHAPTER_QUIZ}.yaml")
@@ -201,3 +212,25 @@ def test_missing_chapter_text_fails_in_ci_and_skips_elsewhere(
     monkeypatch.setitem(globals(), "IN_CI", in_ci)
     with pytest.raises(outcome, match="was not found as exactly one file"):
         chapter_text()
+
+
+def test_the_readme_example_loads_and_behaves_as_documented(tmp_path: Path) -> None:
+    """The example in quizzes/README.md is valid, and its numeric and feedback notes hold."""
+    from distlab.course.quiz import QuizSession, option_feedback
+
+    readme = (QUIZZES / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"## Example\n\n```yaml\n(.*?)```", readme, re.DOTALL)
+    assert example is not None, "quizzes/README.md lost its ## Example yaml block"
+    path = tmp_path / "00_start_here.yaml"
+    path.write_text(example.group(1), encoding="utf-8")
+    quiz = load_quiz(path)
+    assert [q.type for q in quiz.questions] == ["single", "multiple", "numeric", "true_false"]
+    assert [p.id for p in quiz.predictions] == ["retries_vs_partition"]
+    session = QuizSession(quiz, store=None)
+    assert session.check_number("delivery_share", "99.2").status == "correct"  # 99.2 to 99.4
+    assert session.check_number("delivery_share", "99.4 %").status == "correct"
+    assert session.check_number("delivery_share", "99.45").status == "incorrect"
+    assert session.check_number("delivery_share", "72,9").status == "invalid"
+    assert round(100 * (1 - (1 - 0.9 * 0.9) ** 3), 1) == quiz.question("delivery_share").answer
+    all_chosen = option_feedback(quiz.question("failure_modes"), [0, 1, 2, 3])
+    assert all_chosen == ()  # right answers stay quiet in a multiple question

@@ -21,6 +21,7 @@ from distlab.course.quiz import (
 from distlab.errors import QuizDataError
 from tests import REPO
 from tests.course.quiz.helpers import (
+    RICH,
     SAMPLE,
     write_quiz,
 )
@@ -250,6 +251,146 @@ INVALID: list[tuple[str, Any, str | None, str]] = [
 ]
 
 
+def _numeric(data: dict[str, Any]) -> dict[str, Any]:
+    question = {
+        "id": "num",
+        "type": "numeric",
+        "prompt": "How many?",
+        "answer": 3,
+        "tolerance": 0.5,
+        "explanation": "Three.",
+    }
+    data["questions"].append(question)
+    return question
+
+
+def _numeric_with(**changes: Any) -> Any:
+    def change(data: dict[str, Any]) -> None:
+        question = _numeric(data)
+        for key, value in changes.items():
+            if value is _DELETE:
+                del question[key]
+            else:
+                question[key] = value
+
+    return change
+
+
+_DELETE = object()
+
+
+def _prediction(**changes: Any) -> Any:
+    def change(data: dict[str, Any]) -> None:
+        prediction = copy.deepcopy(data["questions"][0])
+        prediction["id"] = "guess"
+        prediction.update(changes)
+        data["predictions"] = [prediction]
+
+    return change
+
+
+INVALID += [
+    # the extended format: option feedback, numeric questions, notes, predictions
+    (
+        "feedback-not-string",
+        _set(("questions", 0, "options", 0, "feedback"), 3),
+        "one",
+        "option 1 field 'feedback' must be a string, got int",
+    ),
+    (
+        "feedback-empty",
+        _set(("questions", 1, "options", 1, "feedback"), " "),
+        "many",
+        "option 2 field 'feedback' must not be empty",
+    ),
+    (
+        "note-empty",
+        _set(("questions", 2, "note"), ""),
+        "tf",
+        "field 'note' must not be empty",
+    ),
+    (
+        "numeric-without-answer",
+        _numeric_with(answer=_DELETE),
+        "num",
+        "numeric question is missing field(s): answer",
+    ),
+    (
+        "numeric-without-tolerance",
+        _numeric_with(tolerance=_DELETE),
+        "num",
+        "numeric question is missing field(s): tolerance",
+    ),
+    (
+        "numeric-answer-quoted",
+        _numeric_with(answer="3"),
+        "num",
+        "'answer' must be a number, got str (write it without quotes)",
+    ),
+    (
+        "numeric-answer-bool",
+        _numeric_with(answer=True),
+        "num",
+        "'answer' must be a number, got bool",
+    ),
+    (
+        "numeric-answer-infinite",
+        _numeric_with(answer=float("inf")),
+        "num",
+        "'answer' must be a finite number",
+    ),
+    (
+        "negative-tolerance",
+        _numeric_with(tolerance=-0.1),
+        "num",
+        "'tolerance' must be >= 0, got -0.1",
+    ),
+    ("unit-not-string", _numeric_with(unit=5), "num", "'unit' must be a string, got int"),
+    (
+        "numeric-with-options",
+        _numeric_with(options=[{"text": "a", "correct": True}, {"text": "b"}]),
+        "num",
+        "a numeric question takes 'answer' and 'tolerance', not 'options'",
+    ),
+    (
+        "tolerance-on-single",
+        _set(("questions", 0, "tolerance"), 1),
+        "one",
+        "'tolerance' applies only to numeric questions, not to a single question",
+    ),
+    (
+        "unit-on-true-false",
+        _set(("questions", 2, "unit"), "%"),
+        "tf",
+        "'unit' applies only to numeric questions",
+    ),
+    (
+        "predictions-not-list",
+        _set(("predictions",), {"guess": 1}),
+        None,
+        "quiz field 'predictions' must be a list, got dict",
+    ),
+    (
+        "prediction-missing-prompt",
+        _prediction(prompt=None),
+        "guess",
+        "'prompt' must be a string, got null",
+    ),
+    (
+        "prediction-unknown-field",
+        _prediction(points=2),
+        "guess",
+        "unknown field(s) in prediction 1: points",
+    ),
+    (
+        "prediction-id-of-a-question",
+        _prediction(id="many"),
+        "many",
+        "questions and predictions share one set of ids",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("change", "question", "fragment"),
     [case[1:] for case in INVALID],
@@ -303,3 +444,39 @@ def test_malformed_yaml_fails_naming_the_file(tmp_path: Path, text: str, fragmen
         load_quiz(path)
     assert info.value.path == str(path)
     assert fragment in str(info.value)
+
+
+def test_extended_format_loads(rich_path: Path) -> None:
+    """Option feedback, a numeric question with unit and note, and predictions load as written."""
+    quiz = load_quiz(rich_path)
+    assert [q.id for q in quiz.questions] == ["pick", "all", "share"]
+    assert [q.id for q in quiz.predictions] == ["guess", "how_many"]
+    pick = quiz.question("pick")
+    assert pick.options[0].feedback.startswith("The reply could have been lost")
+    assert quiz.question("all").options[3].feedback == ""
+    share = quiz.question("share")
+    assert (share.type, share.answer, share.tolerance, share.unit) == ("numeric", 99.3, 0.1, "%")
+    assert share.options == ()
+    assert share.note == "Only if losses are independent."
+    how_many = quiz.prediction("how_many")
+    assert (how_many.answer, how_many.tolerance, how_many.unit) == (5.0, 0.0, "")
+    assert quiz.question("how_many") is how_many  # one namespace for results
+
+
+def test_a_quiz_without_predictions_has_none(sample_path: Path) -> None:
+    """`predictions:` is optional, and an empty list is allowed."""
+    assert load_quiz(sample_path).predictions == ()
+    data = copy.deepcopy(RICH)
+    data["predictions"] = []
+    assert load_quiz(write_quiz(sample_path.parent, data)).predictions == ()
+
+
+def test_unknown_prediction_lists_the_known_ones(rich_path: Path) -> None:
+    """Quiz.prediction names the quiz, its file and every prediction it has."""
+    quiz = load_quiz(rich_path)
+    with pytest.raises(KeyError) as info:
+        quiz.prediction("pick")  # a question, not a prediction
+    message = str(info.value)
+    assert "has no prediction 'pick'" in message
+    assert "(predictions: guess, how_many)" in message
+    assert str(rich_path) in message

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from distlab.course.quiz import (
     QuizSession,
     build,
     load_quiz,
+    read_number,
 )
 from tests import REPO
 from tests.course.quiz.helpers import (
@@ -344,3 +346,223 @@ def test_chapter_quiz_is_not_shuffled() -> None:
 
 
 # --- validation -----------------------------------------------------------------------
+
+
+# --- the extended format: option feedback, numeric questions, predictions --------------
+
+
+def _feedback_items(html_text: str) -> list[str]:
+    return re.findall(r"<li>(.*?)</li>", html_text)
+
+
+def test_a_chosen_option_shows_its_own_feedback_before_the_explanation(rich_path: Path) -> None:
+    """A wrong single answer shows why that option is wrong, then the question's explanation."""
+    view = build(rich_path)
+    question = view.question_view("pick")
+    pick(question, "The server never got it")
+    question.check_button.click()
+    value = question.feedback.value
+    assert "Incorrect." in value
+    (item,) = _feedback_items(value)
+    assert "“The server never got it”" in item
+    assert "could have been lost instead: <code>timeout</code> hides which." in item
+    assert value.index("could have been lost") < value.index("A timeout says only")
+    assert "a timeout is silence" not in value  # another option's feedback stays hidden
+
+
+def test_the_right_option_shows_its_feedback_and_an_option_without_one_shows_none(
+    rich_path: Path,
+) -> None:
+    """A right single answer shows its own feedback; an option without feedback adds no list."""
+    view = build(rich_path)
+    question = view.question_view("pick")
+    pick(question, "Nothing about whether it ran")
+    question.check_button.click()
+    assert "Correct." in question.feedback.value
+    assert "a timeout is silence" in question.feedback.value
+    pick(question, "It ran twice")
+    question.check_button.click()
+    assert _feedback_items(question.feedback.value) == []
+    assert "A timeout says only" in question.feedback.value
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected"),
+    [
+        (("Delay it", "Lose it", "Duplicate it"), []),
+        (("Delay it", "Duplicate it"), ["You left out “Lose it”"]),
+        (
+            ("Delay it", "Lose it", "Duplicate it", "Fix its typos"),
+            ["“Fix its typos”"],
+        ),
+        (
+            ("Fix its typos",),
+            ["You left out “Delay it”", "You left out “Lose it”", "“Fix its typos”"],
+        ),
+    ],
+    ids=["right", "missed-one", "one-too-many", "all-wrong"],
+)
+def test_multiple_choice_explains_each_option_chosen_or_missed_wrongly(
+    rich_path: Path, selection: tuple[str, ...], expected: list[str]
+) -> None:
+    """Select-all-that-apply shows the feedback of each wrongly chosen or wrongly missed option."""
+    view = build(rich_path)
+    question = view.question_view("all")
+    pick(question, *selection)
+    question.check_button.click()
+    labels = [
+        re.sub(r"</?strong>", "", item).split(":")[0]
+        for item in _feedback_items(question.feedback.value)
+    ]
+    assert labels == expected  # "Duplicate it" has no feedback: never listed
+
+
+@pytest.mark.parametrize(
+    ("typed", "status"),
+    [
+        ("99.3", "correct"),
+        ("99.2", "correct"),  # the edge of the tolerance counts, despite binary floats
+        ("99.4", "correct"),
+        (" 99.3 % ", "correct"),  # the unit may be typed too
+        ("+99.25", "correct"),
+        ("9.93e1", "correct"),
+        ("99.1", "incorrect"),
+        ("72.9", "incorrect"),
+        ("-99.3", "incorrect"),
+    ],
+)
+def test_numeric_answer_within_the_tolerance_is_right(
+    rich_path: Path, typed: str, status: str
+) -> None:
+    """A number is right within answer ± tolerance, inclusive; the unit may follow it."""
+    session = QuizSession(load_quiz(rich_path))
+    assert session.check_number("share", typed).status == status
+    answer = session.answer("share")
+    assert answer is not None
+    assert answer.correct == (status == "correct")
+    assert answer.selected == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("72,9", "'72,9' has a comma: use a point for decimals (72.9, not 72,9)"),
+        ("1,000", "no thousands separator (1000, not 1,000)"),
+        ("about 70", "'about 70' is not a number: type digits only"),
+        ("nan", "'nan' is not a number"),
+        ("inf", "'inf' is not a number"),
+        ("1e999", "'1e999' is too large"),
+        ("99.3 s", "'99.3 s' is not a number"),
+    ],
+)
+def test_numeric_input_that_is_not_a_number_says_what_to_type(
+    rich_path: Path, distlab_home: Path, typed: str, message: str
+) -> None:
+    """Text that is not a plain number is "invalid" with a message; nothing is saved or counted."""
+    session = QuizSession(load_quiz(rich_path))
+    result = session.check_number("share", typed)
+    assert result.status == "invalid"
+    assert message in result.message
+    assert session.answer("share") is None
+    assert not results_file(distlab_home).exists()
+
+
+def test_read_number_reads_plain_numbers_and_refuses_empty_input() -> None:
+    """read_number is the parser behind numeric questions."""
+    assert read_number("72.9") == 72.9
+    assert read_number(" -.5 ") == -0.5
+    assert read_number("12 %", unit="%") == 12
+    assert read_number("3.") == 3
+    with pytest.raises(ValueError, match="Enter a number first"):
+        read_number("   ")
+    with pytest.raises(ValueError, match="Enter a number first"):
+        read_number("%", unit="%")
+
+
+def test_numeric_question_in_the_view(rich_path: Path, distlab_home: Path) -> None:
+    """Empty input asks for a number; a comma is explained; a right number scores and is saved."""
+    view = build(rich_path)
+    question = view.question_view("share")
+    assert question.choice is None and question.checkboxes == []
+    assert question.number_input is not None and question.unit is not None
+    assert question.unit.value == "%"
+    question.check_button.click()
+    assert "Enter a number first." in question.feedback.value
+    question.number_input.value = "99,3"
+    question.check_button.click()
+    assert "has a comma" in question.feedback.value
+    assert view.session.answered == 0
+    question.number_input.value = "50"
+    question.check_button.click()
+    assert "Incorrect." in question.feedback.value
+    assert "0.19^3" in question.feedback.value
+    assert "<em>Course note:</em> Only if losses are independent." in question.feedback.value
+    question.number_input.value = "99.3"
+    question.check_button.click()
+    assert "Correct." in question.feedback.value
+    assert "1 / 3 correct" in view.score.value
+    saved = json.loads(results_file(distlab_home).read_text())["quizzes"]["rich_quiz"]
+    assert saved["answers"]["share"]["selected"] == ["99.3"]
+    assert saved["answers"]["share"]["attempts"] == 2  # invalid and empty checks do not count
+
+    again = build(rich_path).question_view("share")
+    assert again.number_input is not None
+    assert again.number_input.value == "99.3"
+    assert "Correct." in again.feedback.value
+
+
+def test_choice_methods_refuse_the_wrong_question_type(rich_path: Path) -> None:
+    """check() is for options and check_number() for numbers; mixing them is a programming error."""
+    session = QuizSession(load_quiz(rich_path))
+    with pytest.raises(ValueError, match="is numeric: use check_number"):
+        session.check("share", [0])
+    with pytest.raises(ValueError, match="is single, not numeric"):
+        session.check_number("pick", "1")
+
+
+def test_a_saved_number_that_cannot_be_read_is_answered_again(
+    rich_path: Path, distlab_home: Path
+) -> None:
+    """A damaged saved number is not shown, and the quiz asks for that question again."""
+    session = QuizSession(load_quiz(rich_path))
+    session.check_number("share", "99.3")
+    path = results_file(distlab_home)
+    data = json.loads(path.read_text())
+    data["quizzes"]["rich_quiz"]["answers"]["share"]["selected"] = ["lots"]
+    path.write_text(json.dumps(data))
+    again = build(rich_path)
+    assert again.session.answer("share") is None
+    assert "answered question(s) 3:" in again.notice.value
+
+
+def test_predictions_are_saved_but_never_scored(rich_path: Path, distlab_home: Path) -> None:
+    """A checked prediction is saved under the quiz id and not counted in score or progress."""
+    session = QuizSession(load_quiz(rich_path))
+    assert session.check("guess", [1]).status == "correct"
+    assert session.check_number("how_many", "5").status == "correct"
+    assert (session.score, session.answered, session.total) == (0, 0, 3)
+    saved = json.loads(results_file(distlab_home).read_text())["quizzes"]["rich_quiz"]["answers"]
+    assert sorted(saved) == ["guess", "how_many"]
+    view = build(rich_path)
+    assert "0 / 3 correct" in view.score.value
+    assert "0 of 3 answered" in view.score.value
+    for question in view.questions:
+        if question.number_input is not None:
+            question.number_input.value = "99.3"
+        else:
+            pick(question, *correct_texts(question))
+        question.check_button.click()
+    assert "Quiz complete: 3 / 3 correct." in view.summary.value
+
+
+def test_reset_of_the_quiz_keeps_the_predictions(rich_path: Path, distlab_home: Path) -> None:
+    """Reset forgets the quiz's questions; the predictions made during the lesson stay."""
+    session = QuizSession(load_quiz(rich_path))
+    session.check("guess", [0])
+    session.check("pick", [1])
+    session.reset()
+    assert session.answer("pick") is None
+    assert session.answer("guess") is not None
+    saved = json.loads(results_file(distlab_home).read_text())["quizzes"]["rich_quiz"]["answers"]
+    assert sorted(saved) == ["guess"]
+    assert QuizSession(load_quiz(rich_path)).answer("guess") is not None

@@ -231,6 +231,124 @@ def test_markup_in_quiz_text_is_shown_as_text(page: Any, jupyter_server: Jupyter
     screenshot(page, "quiz_markup_jupyterlab")
 
 
+FEEDBACK_QUIZ = {
+    "id": "98_feedback_check",
+    "title": "Feedback and numbers",
+    "questions": [
+        {
+            "id": "timeout",
+            "type": "single",
+            "prompt": "A request timed out. What do you know?",
+            "options": [
+                {
+                    "text": "The server never got it",
+                    "feedback": "The reply may have been lost: <b>silence</b> says no more.",
+                },
+                {"text": "Nothing about whether it ran", "correct": True},
+            ],
+            "explanation": "A timeout says only that no reply came in time.",
+        },
+        {
+            "id": "share",
+            "type": "numeric",
+            "prompt": "With 10 % loss each way and 3 tries, what share of requests get an answer?",
+            "answer": 99.3,
+            "tolerance": 0.1,
+            "unit": "%",
+            "explanation": "Three independent tries all fail with 0.19^3.",
+        },
+    ],
+    "predictions": [
+        {
+            "id": "guess",
+            "type": "numeric",
+            "prompt": "How many calls reach the dead backend?",
+            "answer": 5,
+            "tolerance": 0,
+            "unit": "calls",
+            "explanation": "Five, then the breaker opens.",
+        }
+    ],
+}
+
+
+def _write_notebook(folder: Any, name: str, sources: list[str]) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nb, folder / name)
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"], ids=["jupyterlab", "notebook7"])
+def test_option_feedback_and_numeric_answers_in_the_browser(
+    page: Any, jupyter_server: JupyterServer, ui: str
+) -> None:
+    """A wrong option shows its own explanation; a number is typed, refused with a comma, graded."""
+    import yaml
+
+    folder = jupyter_server.root / "quizzes"
+    slug = f"98_feedback_check_{ui}"  # its own results per UI: the server is shared
+    data = dict(FEEDBACK_QUIZ, id=slug)
+    (folder / f"{slug}.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    _write_notebook(
+        folder,
+        f"{slug}.ipynb",
+        [
+            f'from distlab import quiz\nquiz.predict("{slug}", "guess")',
+            f'quiz.show("{slug}")',
+        ],
+    )
+    open_notebook(page, jupyter_server, f"quizzes/{slug}.ipynb", ui=ui)
+    run_all(page)
+    page.locator(".distlab-quiz-score").wait_for()
+
+    timeout = page.locator(".distlab-quiz-question-timeout")
+    timeout.get_by_role("radio", name="The server never got it", exact=True).check()
+    timeout.get_by_role("button", name="Check").click()
+    feedback = timeout.locator(".distlab-quiz-feedback")
+    feedback.filter(has_text=INCORRECT).wait_for()
+    own = feedback.locator(".distlab-quiz-option-feedback")
+    assert "“The server never got it”: The reply may have been lost: <b>silence</b>" in (
+        own.inner_text()
+    )
+    assert feedback.locator("b").count() == 0  # the markup in the feedback is shown as text
+    assert "A timeout says only" in feedback.inner_text()
+
+    share = page.locator(".distlab-quiz-question-share")
+    assert "%" in share.inner_text()  # the unit beside the box
+    box = share.get_by_role("textbox")
+    check = share.get_by_role("button", name="Check")
+    check.click()
+    feedback = share.locator(".distlab-quiz-feedback")
+    feedback.filter(has_text="Enter a number first.").wait_for()
+    box.fill("99,3")
+    check.click()
+    feedback.filter(has_text="use a point for decimals").wait_for()
+    score = page.locator(".distlab-quiz-score")
+    assert _whole("1 of 2 answered").search(score.inner_text())
+    box.fill("99.3")
+    check.click()
+    feedback.filter(has_text=CORRECT).wait_for()
+    score.filter(has_text=_whole("1 / 2 correct")).wait_for()
+
+    prediction = page.locator(".distlab-quiz-prediction")
+    assert "Predict:" in prediction.inner_text()
+    assert "calls" in prediction.inner_text()
+    prediction.get_by_role("textbox").fill("30")
+    prediction.get_by_role("button", name="Check").click()
+    prediction.locator(".distlab-quiz-feedback").filter(has_text=INCORRECT).wait_for()
+    assert "Five, then the breaker opens." in prediction.inner_text()
+    assert _whole("1 / 2 correct").search(score.inner_text())  # a prediction is not scored
+    assert _whole("2 of 2 answered").search(score.inner_text())
+    screenshot(page, f"quiz_feedback_numeric_{ui}")
+
+
 def _menu(page: Any, menu: str, command: str) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
     page.locator(f'li.lm-Menu-item[data-command="{command}"]').click()

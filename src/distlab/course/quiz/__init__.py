@@ -1,14 +1,15 @@
 """Widget quizzes backed by validated YAML files.
 
 `show("00_start_here")` loads `quizzes/00_start_here.yaml` from the course and
-displays it; answers persist per user in a JSON results file.
+displays it; `predict("00_start_here", "question_id")` displays one of the quiz's
+predictions on its own, inside the lesson. Answers persist per user in a JSON results file.
 
 Layers, each usable without the next:
 
     _schema   Quiz, Question, Option; load_quiz() validates (QuizDataError)
     _store    ResultStore: the per-user results file, atomic writes
     _session  QuizSession: check, score, reset, summary (no widgets)
-    _widget   QuizView: ipywidgets over a session; build(), show()
+    _widget   QuizView, PredictionView: ipywidgets over a session; build(), show(), predict()
 
 The data format is documented in `quizzes/README.md`.
 """
@@ -24,7 +25,15 @@ from distlab.course.quiz._schema import (
     load_quiz,
     parse_quiz,
 )
-from distlab.course.quiz._session import Answer, CheckResult, QuizSession, Summary
+from distlab.course.quiz._session import (
+    Answer,
+    CheckResult,
+    OptionFeedback,
+    QuizSession,
+    Summary,
+    option_feedback,
+    read_number,
+)
 from distlab.course.quiz._store import (
     RESULTS_FILE_NAME,
     ResultStore,
@@ -32,13 +41,23 @@ from distlab.course.quiz._store import (
     default_results_path,
 )
 from distlab.course.quiz._text import render_inline
-from distlab.course.quiz._widget import QuestionView, QuizView, build, show
+from distlab.course.quiz._widget import (
+    PredictionView,
+    QuestionView,
+    QuizView,
+    build,
+    build_prediction,
+    predict,
+    show,
+)
 
 __all__ = [
     "RESULTS_FILE_NAME",
     "Answer",
     "CheckResult",
     "Option",
+    "OptionFeedback",
+    "PredictionView",
     "Question",
     "QuestionType",
     "QuestionView",
@@ -50,11 +69,15 @@ __all__ = [
     "Summary",
     "available_quizzes",
     "build",
+    "build_prediction",
     "course_root",
     "default_results_path",
     "find_quiz",
     "load_quiz",
+    "option_feedback",
     "parse_quiz",
+    "predict",
+    "read_number",
     "render_inline",
     "show",
 ]

@@ -6,6 +6,7 @@ Everything here is pure data and validation: no widgets, no results file.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Hashable, Mapping
@@ -30,16 +31,17 @@ __all__ = [
     "parse_quiz",
 ]
 
-QuestionType = Literal["single", "multiple", "true_false"]
+QuestionType = Literal["single", "multiple", "true_false", "numeric"]
 _QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 _ID_PATTERN = re.compile(r"^[a-z0-9_]+$")
 
 _QUIZ_REQUIRED = ("id", "title", "questions")
-_QUIZ_OPTIONAL = ("intro", "shuffle", "seed")
+_QUIZ_OPTIONAL = ("intro", "shuffle", "seed", "predictions")
 _QUESTION_REQUIRED = ("id", "type", "prompt", "explanation")
-_QUESTION_OPTIONAL = ("options", "answer")
+_QUESTION_OPTIONAL = ("options", "answer", "tolerance", "unit", "note")
+_NUMERIC_ONLY = ("tolerance", "unit")
 _OPTION_REQUIRED = ("text",)
-_OPTION_OPTIONAL = ("correct",)
+_OPTION_OPTIONAL = ("correct", "feedback")
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,14 @@ class Option:
     Attributes:
         text: the option as shown (plain text).
         correct: whether picking it is (part of) the right answer.
+        feedback: why this option is right or wrong, shown when the student's choice
+            about it is wrong (and, for one-answer questions, whenever it is chosen);
+            "" when the option has none.
     """
 
     text: str
     correct: bool = False
+    feedback: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,16 @@ class Question:
     """One question of a quiz, options in file order.
 
     Attributes:
-        id: unique in the quiz; results are saved under it.
-        type: "single", "multiple" or "true_false".
+        id: unique in the quiz (questions and predictions together); results are saved under it.
+        type: "single", "multiple", "true_false" or "numeric".
         prompt: the question (plain text, `inline code` in backticks).
-        options: every option in file order; a true/false question has "True" then "False".
+        options: every option in file order; a true/false question has "True" then "False";
+            a numeric question has none.
         explanation: shown after every check.
+        answer: the right number of a numeric question (None for the other types).
+        tolerance: a numeric answer within `answer ± tolerance` is right (absolute, >= 0).
+        unit: shown beside the input of a numeric question ("%", "s"; "" for none).
+        note: an optional course note, shown after the explanation ("" for none).
     """
 
     id: str
@@ -72,6 +83,10 @@ class Question:
     prompt: str
     options: tuple[Option, ...]
     explanation: str
+    answer: float | None = None
+    tolerance: float = 0.0
+    unit: str = ""
+    note: str = ""
 
     @property
     def correct_indices(self) -> frozenset[int]:
@@ -86,11 +101,13 @@ class Quiz:
     Attributes:
         id: the quiz id, equal to the file name without ".yaml".
         title: heading of the quiz.
-        questions: in file order.
+        questions: in file order; the score counts these.
         intro: optional text shown under the title ("" if absent).
         shuffle: whether options are shuffled (seeded) by default.
         seed: seed of the shuffle.
         path: the file it was loaded from ("" when built from a mapping).
+        predictions: questions asked inside the lesson, one at a time, before the cell
+            that reveals the answer (`quiz.predict`); saved like questions, never scored.
     """
 
     id: str
@@ -100,17 +117,33 @@ class Quiz:
     shuffle: bool = False
     seed: int = 0
     path: str = ""
+    predictions: tuple[Question, ...] = ()
 
     def question(self, question_id: str) -> Question:
-        """Return the question with this id.
+        """Return the question or the prediction with this id.
 
         Raises:
-            KeyError: no question has this id.
+            KeyError: neither a question nor a prediction has this id.
         """
-        for question in self.questions:
+        for question in (*self.questions, *self.predictions):
             if question.id == question_id:
                 return question
         raise KeyError(f"quiz {self.id!r} has no question {question_id!r}")
+
+    def prediction(self, prediction_id: str) -> Question:
+        """Return the prediction with this id.
+
+        Raises:
+            KeyError: no prediction has this id; the message lists the ones there are.
+        """
+        for question in self.predictions:
+            if question.id == prediction_id:
+                return question
+        known = ", ".join(question.id for question in self.predictions) or "none"
+        where = f" ({self.path})" if self.path else ""
+        raise KeyError(
+            f"quiz {self.id!r}{where} has no prediction {prediction_id!r} (predictions: {known})"
+        )
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -180,6 +213,18 @@ def _bool(data: Mapping[str, object], key: str, *, what: str, path: str, q: str 
     return value
 
 
+def _number(data: Mapping[str, object], key: str, *, path: str, q: str) -> float:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        hint = " (write it without quotes)" if isinstance(value, str) else ""
+        raise QuizDataError(
+            path, f"question field {key!r} must be a number, got {_type_name(value)}{hint}", q
+        )
+    if not math.isfinite(value):
+        raise QuizDataError(path, f"question field {key!r} must be a finite number", q)
+    return float(value)
+
+
 def _parse_options(raw: object, *, path: str, qid: str) -> tuple[Option, ...]:
     if not isinstance(raw, list):
         raise QuizDataError(path, f"field 'options' must be a list, got {_type_name(raw)}", qid)
@@ -200,7 +245,10 @@ def _parse_options(raw: object, *, path: str, qid: str) -> tuple[Option, ...]:
         correct = (
             _bool(data, "correct", what=what, path=path, q=qid) if "correct" in data else False
         )
-        options.append(Option(text=text, correct=correct))
+        feedback = (
+            _string(data, "feedback", what=what, path=path, q=qid) if "feedback" in data else ""
+        )
+        options.append(Option(text=text, correct=correct, feedback=feedback))
     texts = [option.text for option in options]
     duplicates = sorted({text for text in texts if texts.count(text) > 1})
     if duplicates:
@@ -208,7 +256,7 @@ def _parse_options(raw: object, *, path: str, qid: str) -> tuple[Option, ...]:
     return tuple(options)
 
 
-def _parse_question(raw: object, *, number: int, path: str) -> Question:
+def _parse_question(raw: object, *, number: int, path: str, what: str = "question") -> Question:
     # Find the id first, so that every later message can name the question.
     qid: str | None = None
     if isinstance(raw, dict) and isinstance(raw.get("id"), str):
@@ -216,7 +264,7 @@ def _parse_question(raw: object, *, number: int, path: str) -> Question:
     label = qid if qid is not None else f"#{number}"
     data = _check_keys(
         raw,
-        what=f"question {number}",
+        what=f"{what} {number}",
         required=_QUESTION_REQUIRED,
         optional=_QUESTION_OPTIONAL,
         path=path,
@@ -234,8 +282,40 @@ def _parse_question(raw: object, *, number: int, path: str) -> Question:
         )
     prompt = _string(data, "prompt", what="question", path=path, q=qid)
     explanation = _string(data, "explanation", what="question", path=path, q=qid)
+    note = _string(data, "note", what="question", path=path, q=qid) if "note" in data else ""
+    if qtype != "numeric":
+        misplaced = [key for key in _NUMERIC_ONLY if key in data]
+        if misplaced:
+            raise QuizDataError(
+                path,
+                f"{' and '.join(repr(key) for key in misplaced)}"
+                f" {'applies' if len(misplaced) == 1 else 'apply'} only to numeric"
+                f" questions, not to a {qtype} question",
+                qid,
+            )
+    numeric_answer: float | None = None
+    tolerance = 0.0
+    unit = ""
 
-    if qtype == "true_false":
+    if qtype == "numeric":
+        if "options" in data:
+            raise QuizDataError(
+                path, "a numeric question takes 'answer' and 'tolerance', not 'options'", qid
+            )
+        missing = [key for key in ("answer", "tolerance") if key not in data]
+        if missing:
+            raise QuizDataError(
+                path, f"a numeric question is missing field(s): {', '.join(missing)}", qid
+            )
+        numeric_answer = _number(data, "answer", path=path, q=qid)
+        tolerance = _number(data, "tolerance", path=path, q=qid)
+        if tolerance < 0:
+            raise QuizDataError(
+                path, f"question field 'tolerance' must be >= 0, got {tolerance:g}", qid
+            )
+        unit = _string(data, "unit", what="question", path=path, q=qid) if "unit" in data else ""
+        options: tuple[Option, ...] = ()
+    elif qtype == "true_false":
         if "options" in data:
             raise QuizDataError(
                 path, "a true_false question takes 'answer: true|false', not 'options'", qid
@@ -243,7 +323,7 @@ def _parse_question(raw: object, *, number: int, path: str) -> Question:
         if "answer" not in data:
             raise QuizDataError(path, "a true_false question is missing field(s): answer", qid)
         answer = _bool(data, "answer", what="question", path=path, q=qid)
-        options: tuple[Option, ...] = (
+        options = (
             Option("True", correct=answer),
             Option("False", correct=not answer),
         )
@@ -251,7 +331,7 @@ def _parse_question(raw: object, *, number: int, path: str) -> Question:
         if "answer" in data:
             raise QuizDataError(
                 path,
-                f"'answer' is only for true_false questions; a {qtype} question "
+                f"'answer' is only for true_false and numeric questions; a {qtype} question "
                 "marks options with 'correct: true'",
                 qid,
             )
@@ -274,6 +354,27 @@ def _parse_question(raw: object, *, number: int, path: str) -> Question:
         prompt=prompt,
         options=options,
         explanation=explanation,
+        answer=numeric_answer,
+        tolerance=tolerance,
+        unit=unit,
+        note=note,
+    )
+
+
+def _parse_questions(
+    raw_questions: object, *, key: str, path: str, required: bool
+) -> tuple[Question, ...]:
+    if not isinstance(raw_questions, list):
+        raise QuizDataError(
+            path, f"quiz field {key!r} must be a list, got {_type_name(raw_questions)}"
+        )
+    if required and not raw_questions:
+        raise QuizDataError(path, "a quiz needs at least one question")
+    return tuple(
+        _parse_question(
+            raw, number=number, path=path, what="prediction" if key == "predictions" else "question"
+        )
+        for number, raw in enumerate(raw_questions, start=1)
     )
 
 
@@ -319,21 +420,26 @@ def parse_quiz(
                 where, f"quiz field 'seed' must be an integer, got {_type_name(raw_seed)}"
             )
         seed = raw_seed
-    raw_questions = top["questions"]
-    if not isinstance(raw_questions, list):
-        raise QuizDataError(
-            where, f"quiz field 'questions' must be a list, got {_type_name(raw_questions)}"
-        )
-    if not raw_questions:
-        raise QuizDataError(where, "a quiz needs at least one question")
-    questions: list[Question] = []
+    questions = _parse_questions(top["questions"], key="questions", path=where, required=True)
+    predictions = (
+        _parse_questions(top["predictions"], key="predictions", path=where, required=False)
+        if "predictions" in top
+        else ()
+    )
+    # Questions and predictions share the quiz's results, so one id names one thing.
     seen: set[str] = set()
-    for number, raw in enumerate(raw_questions, start=1):
-        question = _parse_question(raw, number=number, path=where)
+    for question in questions:
         if question.id in seen:
             raise QuizDataError(where, "duplicate question id", question.id)
         seen.add(question.id)
-        questions.append(question)
+    for prediction in predictions:
+        if prediction.id in seen:
+            raise QuizDataError(
+                where,
+                "duplicate question id (questions and predictions share one set of ids)",
+                prediction.id,
+            )
+        seen.add(prediction.id)
     return Quiz(
         id=quiz_id,
         title=title,
@@ -342,6 +448,7 @@ def parse_quiz(
         shuffle=shuffle,
         seed=seed,
         path=where,
+        predictions=predictions,
     )
 
 

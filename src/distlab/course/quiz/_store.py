@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -316,15 +316,23 @@ class ResultStore:
             if self._write_all(results):
                 self._unsaved.clear()
 
-    def clear(self, quiz_id: str) -> None:
-        """Forget every saved answer of one quiz; other quizzes are kept.
+    def clear(self, quiz_id: str, *, keep: Iterable[str] = ()) -> None:
+        """Forget the saved answers of one quiz; other quizzes are kept.
 
         Args:
             quiz_id: the quiz's id.
+            keep: ids of questions whose answers stay (the quiz's predictions).
         """
-        for key in [key for key in self._unsaved if key[0] == quiz_id]:
+        kept = set(keep)
+        for key in [key for key in self._unsaved if key[0] == quiz_id and key[1] not in kept]:
             del self._unsaved[key]
         with self._locked(create=True):
             results = self._read_all()
-            if results.pop(quiz_id, None) is not None:
+            answers = results.pop(quiz_id, None)
+            if answers is None:
+                return
+            remaining = {qid: answer for qid, answer in answers.items() if qid in kept}
+            if remaining:
+                results[quiz_id] = remaining
+            if remaining != answers:
                 self._write_all(results)
