@@ -6,6 +6,7 @@ Every exception carries the context a user needs to act on it.
     ├── VirtualTimeError          misuse of the virtual-time loop
     │   └── DeadlockError         nothing can ever run again (no timers, no I/O, no threads)
     ├── SimulationError           bad use of the network simulator (unknown node, ...)
+    ├── HistoryError              a history cannot be checked for linearizability (names the op)
     ├── QuizDataError             a quiz file is invalid (names the file and the question)
     ├── GradingError              an exercise or submission cannot be graded (names it)
     └── CircuitOpenError          a circuit breaker refused a call (carries retry_after)
@@ -26,6 +27,7 @@ __all__ = [
     "DeadlockError",
     "DistlabError",
     "GradingError",
+    "HistoryError",
     "QuizDataError",
     "ServiceCrash",
     "SimulationError",
@@ -50,6 +52,10 @@ class DeadlockError(VirtualTimeError):
 
 class SimulationError(DistlabError):
     """The network simulator was asked for something impossible."""
+
+
+class HistoryError(DistlabError):
+    """A history of operations cannot be checked: malformed, or too hard to search."""
 
 
 class QuizDataError(DistlabError):
