@@ -9,7 +9,10 @@ Every exception carries the context a user needs to act on it.
     ├── HistoryError              a history cannot be checked for linearizability (names the op)
     ├── QuizDataError             a quiz file is invalid (names the file and the question)
     ├── GradingError              an exercise or submission cannot be graded (names it)
-    └── CircuitOpenError          a circuit breaker refused a call (carries retry_after)
+    ├── CircuitOpenError          a circuit breaker refused a call (carries retry_after)
+    ├── BulkheadFullError         a bulkhead refused a call: no slot, queue full or wait too long
+    ├── BulkheadTimeoutError      (also TimeoutError) a thread-pool bulkhead call took too long
+    └── NoInstancesError          (also LookupError) service discovery knows no live instance
 
     BaseException
     └── ServiceCrash              raised inside an in-process service to kill it mid-request
@@ -23,11 +26,14 @@ the built-in `ValueError` with a message that names the parameter.
 from __future__ import annotations
 
 __all__ = [
+    "BulkheadFullError",
+    "BulkheadTimeoutError",
     "CircuitOpenError",
     "DeadlockError",
     "DistlabError",
     "GradingError",
     "HistoryError",
+    "NoInstancesError",
     "QuizDataError",
     "ServiceCrash",
     "SimulationError",
@@ -100,3 +106,69 @@ class ServiceCrash(BaseException):
     orders saga); the in-process server turns it into a dropped connection for the caller
     and stops until it is restarted. Nothing in the service gets to clean up.
     """
+
+
+class BulkheadFullError(DistlabError):
+    """A bulkhead refused a call: every slot was taken and the call could not wait.
+
+    Attributes:
+        name: the bulkhead's name (which dependency it isolates).
+        max_concurrent: calls the bulkhead lets run at once.
+        max_queue: callers it lets wait for a slot.
+        max_wait: seconds a waiting caller waits at most.
+        reason: ``"full"`` (no slot and no room to wait) or ``"timeout"`` (waited
+            ``max_wait`` seconds and no slot came free).
+    """
+
+    def __init__(
+        self, name: str, max_concurrent: int, max_queue: int, max_wait: float, reason: str
+    ) -> None:
+        self.name = name
+        self.max_concurrent = max_concurrent
+        self.max_queue = max_queue
+        self.max_wait = max_wait
+        self.reason = reason
+        if reason == "timeout":
+            why = f"no slot came free within max_wait={max_wait:g} s"
+        else:
+            why = f"{max_concurrent} calls running" + (
+                f" and {max_queue} waiting" if max_queue else " and no room to wait (max_queue=0)"
+            )
+        super().__init__(
+            f"bulkhead {name!r} is full: {why} "
+            f"(max_concurrent={max_concurrent}, max_queue={max_queue})"
+        )
+
+
+class BulkheadTimeoutError(DistlabError, TimeoutError):
+    """A call through a thread-pool bulkhead did not finish within its timeout.
+
+    The caller stops waiting; the thread cannot be stopped and keeps its slot until
+    the function returns.
+
+    Attributes:
+        name: the bulkhead's name.
+        timeout: the seconds the caller waited.
+    """
+
+    def __init__(self, name: str, timeout: float) -> None:
+        self.name = name
+        self.timeout = timeout
+        super().__init__(
+            f"bulkhead {name!r}: the call did not finish within {timeout:g} s; its thread "
+            "keeps running and holds its slot until the function returns"
+        )
+
+
+class NoInstancesError(DistlabError, LookupError):
+    """Service discovery knows no live instance of a service.
+
+    Attributes:
+        service: the service name that could not be resolved.
+        reason: why (the registry lists none, or it is unreachable and nothing is cached).
+    """
+
+    def __init__(self, service: str, reason: str = "the registry lists no live instance") -> None:
+        self.service = service
+        self.reason = reason
+        super().__init__(f"no instance of service {service!r}: {reason}")
