@@ -21,10 +21,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from distlab.errors import (
+    BulkheadFullError,
+    BulkheadTimeoutError,
     CircuitOpenError,
     DeadlockError,
     DistlabError,
     GradingError,
+    NoInstancesError,
     QuizDataError,
     SimulationError,
     VirtualTimeError,
@@ -44,13 +47,19 @@ from distlab.sim.vtime import ManualClock, VirtualEventLoop, clock, current_loop
 if TYPE_CHECKING:
     from distlab.course import quiz
     from distlab.patterns.breaker import CircuitBreaker, http_failure
+    from distlab.patterns.bulkhead import Bulkhead, ThreadPoolBulkhead
+    from distlab.patterns.discovery import DiscoveryClient, ServiceRegistry
 
 __all__ = [
+    "Bulkhead",
+    "BulkheadFullError",
+    "BulkheadTimeoutError",
     "CircuitBreaker",
     "CircuitOpenError",
     "Context",
     "DeadlockError",
     "Delay",
+    "DiscoveryClient",
     "DistlabError",
     "FaultEvent",
     "FaultyTransport",
@@ -59,10 +68,13 @@ __all__ = [
     "ManualClock",
     "Network",
     "NetworkStats",
+    "NoInstancesError",
     "Node",
     "QuizDataError",
+    "ServiceRegistry",
     "SimulationError",
     "SyncFaultyTransport",
+    "ThreadPoolBulkhead",
     "TraceEvent",
     "VirtualEventLoop",
     "VirtualTimeError",
@@ -81,6 +93,10 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str | None]] = {
     "CircuitBreaker": ("distlab.patterns.breaker", "CircuitBreaker"),
     "http_failure": ("distlab.patterns.breaker", "http_failure"),
+    "Bulkhead": ("distlab.patterns.bulkhead", "Bulkhead"),
+    "ThreadPoolBulkhead": ("distlab.patterns.bulkhead", "ThreadPoolBulkhead"),
+    "DiscoveryClient": ("distlab.patterns.discovery", "DiscoveryClient"),
+    "ServiceRegistry": ("distlab.patterns.discovery", "ServiceRegistry"),
     "quiz": ("distlab.course.quiz", None),
 }
 
