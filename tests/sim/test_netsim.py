@@ -23,7 +23,7 @@ from distlab.sim.netsim import (
     canonical_digest,
 )
 from tests import REPO
-from tests.theory import binomial_bounds
+from tests.theory import binomial_bounds, fraction_bounds
 
 
 def sink(ctx: Context, src: str, msg: Any) -> None:
@@ -721,3 +721,115 @@ def test_node_instance_with_hooks_is_rejected() -> None:
     """Hooks are for callable handlers; a Node overrides methods instead."""
     with pytest.raises(TypeError, match="override"):
         Network().add_node("a", Recorder(), on_restart=lambda ctx: None)
+
+
+# Heavy-tailed delays and distribution functions -----------------------------------------
+FAST = Delay.lognormal(0.010, 0.25)
+SLOW = Delay.pareto(1.0, 1.5)
+LEAF = Delay.mixture((0.99, FAST), (0.01, SLOW))
+
+
+@pytest.mark.parametrize(
+    "delay",
+    [
+        Delay.constant(0.2),
+        Delay.uniform(0.010, 0.050),
+        Delay.exponential(0.030, minimum=0.010),
+        Delay.lognormal(0.020, 0.5, minimum=0.005),
+        SLOW,
+        LEAF,
+    ],
+    ids=lambda d: d.name.split("(")[0],
+)
+def test_samples_follow_the_distribution_function(delay: Delay) -> None:
+    """At each decile of cdf(), the share of 20,000 draws below it is within 5-sigma bounds."""
+    n = 20_000
+    rng = random.Random(3)
+    draws = [delay.sample(rng) for _ in range(n)]
+    for p in (0.1, 0.5, 0.9, 0.99):
+        x = delay.quantile(p)
+        share = sum(d <= x for d in draws) / n
+        if delay.fixed is not None:
+            assert share == 1.0
+            continue
+        low, high = fraction_bounds(n, delay.cdf(x))
+        assert low <= share <= high, (p, x, share)
+
+
+@pytest.mark.parametrize(
+    ("delay", "p", "expected"),
+    [
+        (Delay.uniform(0.010, 0.050), 0.25, 0.020),
+        (Delay.exponential(0.030, minimum=0.010), 0.5, 0.010 + 0.020 * math.log(2)),
+        (Delay.lognormal(0.020, 0.5, minimum=0.005), 0.5, 0.020),
+        (SLOW, 0.99, 100 ** (1 / 1.5)),
+        (LEAF, 0.99, None),  # exactly at the jump from fast to slow: any x in the gap
+        (Delay.constant(0.2), 0.999, 0.2),
+    ],
+)
+def test_quantile_inverts_the_closed_forms(delay: Delay, p: float, expected: float | None) -> None:
+    """quantile() matches the textbook inverse, and cdf(quantile(p)) >= p."""
+    x = delay.quantile(p)
+    assert delay.cdf(x) >= p - 1e-12
+    if expected is not None:
+        assert x == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_mixture_weights_means_and_distribution_functions() -> None:
+    """Mean and cdf of a mixture are the weighted sums of its components'."""
+    assert LEAF.mean == pytest.approx(0.99 * FAST.mean + 0.01 * 3.0)  # type: ignore[operator]
+    assert LEAF.cdf(1.0) == pytest.approx(0.99)  # the fast part never reaches a second
+    assert LEAF.cdf(2.0) == pytest.approx(0.99 + 0.01 * (1 - 0.5**1.5))
+    assert FAST.mean == pytest.approx(0.010 * math.exp(0.25**2 / 2))
+    assert Delay.pareto(1.0, 1.0).mean == math.inf
+
+
+def test_a_custom_delay_has_no_distribution_function() -> None:
+    """cdf and quantile of a custom delay say why they cannot answer; a mixture with one too."""
+    custom = Delay.custom(lambda rng: 0.1)
+    with pytest.raises(SimulationError, match="no known distribution"):
+        custom.cdf(0.1)
+    mixed = Delay.mixture((0.5, custom), (0.5, FAST))
+    assert mixed.mean is None
+    with pytest.raises(SimulationError, match="no known distribution"):
+        mixed.quantile(0.5)
+
+
+def test_heavy_tailed_delays_run_on_the_network_and_replay() -> None:
+    """A mixture is a link delay like any other: same seed, same latencies."""
+
+    def latencies(seed: int) -> list[float]:
+        net = pair(seed=seed, delay=LEAF)
+        for i in range(500):
+            net.send("a", "b", i)
+        return net.run().latencies
+
+    assert latencies(4) == latencies(4) != latencies(5)
+    assert max(latencies(4)) > 1.0  # 500 draws: the slow 1 % shows up
+
+
+@pytest.mark.parametrize(
+    ("build", "name"),
+    [
+        (lambda: Delay.lognormal(0.01, 0.0), "sigma"),
+        (lambda: Delay.lognormal(0.01, 0.5, minimum=0.02), "median"),
+        (lambda: Delay.pareto(0.0, 1.5), "minimum"),
+        (lambda: Delay.pareto(1.0, 0), "alpha"),
+        (lambda: Delay.mixture(), "at least one"),
+        (lambda: Delay.mixture((0.5, FAST), (0.4, SLOW)), "sum to 1"),
+        (lambda: Delay.mixture((1.0, FAST), (0.0, SLOW)), "weight"),
+        (lambda: Delay.mixture((1.5, FAST)), "weight"),
+        (lambda: FAST.quantile(1.0), "p must be"),
+        (lambda: FAST.quantile(0), "p must be"),
+    ],
+)
+def test_bad_heavy_tail_parameters_name_the_parameter(build: Any, name: str) -> None:
+    """Bad parameters raise ValueError whose message names the parameter."""
+    with pytest.raises(ValueError, match=name):
+        build()
+
+
+def test_a_mixture_component_must_be_a_weight_and_a_delay() -> None:
+    """A bare number where a (weight, Delay) pair belongs is a TypeError."""
+    with pytest.raises(TypeError, match=r"\(weight, Delay\) pair"):
+        Delay.mixture((1.0, 0.5))  # type: ignore[arg-type]

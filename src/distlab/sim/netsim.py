@@ -99,18 +99,23 @@ DROP_REASONS: Final = ("loss", "partition", "crashed")
 class Delay:
     """A one-way link delay distribution, in seconds.
 
-    Build one with ``Delay.constant``, ``Delay.uniform``, ``Delay.exponential`` or
-    ``Delay.custom``. Anywhere a delay is accepted, a plain number means
+    Build one with ``Delay.constant``, ``Delay.uniform``, ``Delay.exponential``,
+    the heavy-tailed ``Delay.lognormal`` and ``Delay.pareto``, ``Delay.mixture`` of
+    those, or ``Delay.custom``. Anywhere a delay is accepted, a plain number means
     ``Delay.constant(number)`` and a callable taking the simulator's ``random.Random``
     means ``Delay.custom(callable)``.
 
+    Every delay but a custom one knows its distribution function, so a lesson can set
+    a measured percentile beside the theoretical one: ``cdf(x)`` and ``quantile(p)``.
+
     Attributes:
         name: a short canonical description such as ``"uniform(0.01, 0.05)"``.
-        mean: the distribution's mean in seconds, or None when unknown (custom).
+        mean: the distribution's mean in seconds; None when unknown (custom) and
+            ``math.inf`` when it does not exist (a Pareto tail with ``alpha <= 1``).
         fixed: the value of a constant delay, else None (lets the simulator skip a draw).
     """
 
-    __slots__ = ("_sample", "fixed", "mean", "name")
+    __slots__ = ("_cdf", "_sample", "fixed", "mean", "name")
 
     def __init__(
         self,
@@ -119,11 +124,13 @@ class Delay:
         name: str,
         mean: float | None,
         fixed: float | None = None,
+        cdf: Callable[[float], float] | None = None,
     ) -> None:
         self._sample = sample
         self.name = name
         self.mean = mean
         self.fixed = fixed
+        self._cdf = cdf
 
     @classmethod
     def constant(cls, seconds: float) -> Delay:
@@ -133,7 +140,13 @@ class Delay:
             ValueError: when ``seconds`` is negative or not finite.
         """
         value = _non_negative("delay", seconds)
-        return cls(lambda _rng: value, name=f"constant({value!r})", mean=value, fixed=value)
+        return cls(
+            lambda _rng: value,
+            name=f"constant({value!r})",
+            mean=value,
+            fixed=value,
+            cdf=lambda x: 1.0 if x >= value else 0.0,
+        )
 
     @classmethod
     def uniform(cls, low: float, high: float) -> Delay:
@@ -147,10 +160,17 @@ class Delay:
         if hi < lo:
             raise ValueError(f"high must be >= low ({lo!r} s), got {hi!r}")
         span = hi - lo
+
+        def cdf(x: float) -> float:
+            if x >= hi:
+                return 1.0
+            return 0.0 if x <= lo else (x - lo) / span
+
         return cls(
             lambda rng: lo + span * rng.random(),
             name=f"uniform({lo!r}, {hi!r})",
             mean=(lo + hi) / 2,
+            cdf=cdf,
         )
 
     @classmethod
@@ -176,6 +196,135 @@ class Delay:
             lambda rng: low + rng.expovariate(rate),
             name=f"exponential(mean={avg!r}, minimum={low!r})",
             mean=avg,
+            cdf=lambda x: 0.0 if x <= low else -math.expm1(-rate * (x - low)),
+        )
+
+    @classmethod
+    def lognormal(cls, median: float, sigma: float, *, minimum: float = 0.0) -> Delay:
+        """Return ``minimum`` plus a log-normal wait with the given ``median`` and ``sigma``.
+
+        The log-normal is the usual model of a service's processing time: a bump around
+        the median and a long right tail whose weight grows quickly with ``sigma``.
+
+        Args:
+            median: the median delay in seconds (> ``minimum``).
+            sigma: the standard deviation of ``log(delay - minimum)`` (> 0).
+            minimum: the shortest possible delay in seconds (>= 0).
+
+        Raises:
+            ValueError: when ``median`` is not above ``minimum`` or ``sigma`` is not > 0.
+        """
+        low = _non_negative("minimum", minimum)
+        mid = _non_negative("median", median)
+        if mid <= low:
+            raise ValueError(f"median must be > minimum ({low!r} s), got {mid!r}")
+        spread = _non_negative("sigma", sigma)
+        if spread == 0:
+            raise ValueError("sigma must be > 0, got 0.0; use Delay.constant for a fixed delay")
+        mu = math.log(mid - low)
+
+        def cdf(x: float) -> float:
+            if x <= low:
+                return 0.0
+            return 0.5 * math.erfc(-(math.log(x - low) - mu) / (spread * math.sqrt(2.0)))
+
+        return cls(
+            lambda rng: low + rng.lognormvariate(mu, spread),
+            name=f"lognormal(median={mid!r}, sigma={spread!r}, minimum={low!r})",
+            mean=low + math.exp(mu + spread * spread / 2),
+            cdf=cdf,
+        )
+
+    @classmethod
+    def pareto(cls, minimum: float, alpha: float) -> Delay:
+        """Return a Pareto delay: at least ``minimum``, ``P(delay > x) = (minimum / x) ** alpha``.
+
+        A power-law tail, the heaviest of the course's delays: each doubling of ``x``
+        divides the chance of waiting longer by only ``2 ** alpha``. The mean is
+        ``alpha * minimum / (alpha - 1)``, infinite when ``alpha <= 1``.
+
+        Args:
+            minimum: the shortest delay in seconds (> 0).
+            alpha: the tail index (> 0); smaller is heavier.
+
+        Raises:
+            ValueError: when ``minimum`` or ``alpha`` is not > 0.
+        """
+        low = _non_negative("minimum", minimum)
+        if low == 0:
+            raise ValueError("minimum must be > 0 for a Pareto delay, got 0.0")
+        index = _non_negative("alpha", alpha)
+        if index == 0:
+            raise ValueError("alpha must be > 0, got 0.0")
+        return cls(
+            lambda rng: low * rng.paretovariate(index),
+            name=f"pareto(minimum={low!r}, alpha={index!r})",
+            mean=index * low / (index - 1) if index > 1 else math.inf,
+            cdf=lambda x: 0.0 if x <= low else 1.0 - (low / x) ** index,
+        )
+
+    @classmethod
+    def mixture(cls, *components: tuple[float, Delay]) -> Delay:
+        """Return a delay drawn from one of ``components``, picked with its weight.
+
+        ``Delay.mixture((0.99, fast), (0.01, slow))`` models a service that is usually
+        fast and, one request in a hundred, hits a garbage-collection pause or a disk flush.
+
+        Args:
+            components: ``(weight, delay)`` pairs; weights are > 0 and sum to 1.
+
+        Raises:
+            ValueError: when there is no component, a weight is not > 0 or the weights do
+                not sum to 1 (within 1e-9).
+            TypeError: when a component is not a ``(weight, Delay)`` pair.
+        """
+        if not components:
+            raise ValueError("mixture needs at least one (weight, Delay) component")
+        weights: list[float] = []
+        delays: list[Delay] = []
+        for component in components:
+            if (
+                not isinstance(component, tuple)
+                or len(component) != 2
+                or not isinstance(component[1], Delay)
+            ):
+                raise TypeError(f"each component must be a (weight, Delay) pair, got {component!r}")
+            weight = _probability("weight", component[0])
+            if weight == 0:
+                raise ValueError("every weight must be > 0, got 0.0")
+            weights.append(weight)
+            delays.append(component[1])
+        if abs(math.fsum(weights) - 1.0) > 1e-9:
+            raise ValueError(f"the weights must sum to 1, got {math.fsum(weights)!r}")
+        bounds = list(itertools.accumulate(weights))
+        bounds[-1] = 1.0
+        samplers = [delay._sample for delay in delays]
+        last = len(samplers) - 1
+
+        def sample(rng: random.Random) -> float:
+            u = rng.random()
+            for bound, draw in zip(bounds, samplers, strict=True):
+                if u < bound:
+                    return draw(rng)
+            return samplers[last](rng)  # pragma: no cover - u < 1.0 == bounds[-1]
+
+        pairs = list(zip(weights, delays, strict=True))
+        known_means = [d.mean for d in delays if d.mean is not None]
+        mean = (
+            math.fsum(w * m for w, m in zip(weights, known_means, strict=True))
+            if len(known_means) == len(delays)
+            else None
+        )
+        known_cdfs = [d._cdf for d in delays if d._cdf is not None]
+
+        def cdf(x: float) -> float:
+            return math.fsum(w * f(x) for w, f in zip(weights, known_cdfs, strict=True))
+
+        return cls(
+            sample,
+            name="mixture(" + ", ".join(f"{w!r}: {d.name}" for w, d in pairs) + ")",
+            mean=mean,
+            cdf=cdf if len(known_cdfs) == len(delays) else None,
         )
 
     @classmethod
@@ -194,6 +343,42 @@ class Delay:
     def sample(self, rng: random.Random) -> float:
         """Draw one delay in seconds from ``rng``."""
         return self._sample(rng)
+
+    def cdf(self, seconds: float) -> float:
+        """Return ``P(delay <= seconds)``.
+
+        Raises:
+            SimulationError: for a custom delay, whose distribution is unknown.
+        """
+        if self._cdf is None:
+            raise SimulationError(
+                f"Delay.{self.name} has no known distribution function; only custom delays lack one"
+            )
+        return self._cdf(seconds)
+
+    def quantile(self, p: float) -> float:
+        """Return the smallest delay ``x`` with ``cdf(x) >= p``, in seconds (to 1e-12 s).
+
+        ``quantile(0.99)`` is the theoretical p99 that a measured one is compared with.
+
+        Raises:
+            ValueError: when ``p`` is not in (0, 1).
+            SimulationError: for a custom delay, whose distribution is unknown.
+        """
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 < p < 1.0:
+            raise ValueError(f"p must be a probability in (0, 1), got {p!r}")
+        if self.fixed is not None:
+            return self.fixed
+        low, high = 0.0, 1.0
+        while self.cdf(high) < p:
+            low, high = high, high * 2
+        while high - low > 1e-12 * max(1.0, high):
+            middle = (low + high) / 2
+            if self.cdf(middle) >= p:
+                high = middle
+            else:
+                low = middle
+        return high
 
     def __repr__(self) -> str:
         return f"Delay.{self.name}"
