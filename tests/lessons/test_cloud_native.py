@@ -487,3 +487,18 @@ def test_lesson_has_two_your_turn_cells_and_ends_with_its_quiz() -> None:
     assert all(c.rstrip().splitlines()[-1].startswith("check_") for c in stubs)
     assert code[-1].strip() == 'quiz.show("09_cloud_native")'
     assert 4 <= len(load_quiz("09_cloud_native").questions) <= 6
+
+
+def test_every_prediction_comes_before_the_cell_that_reveals_it() -> None:
+    """Each prediction of the quiz file is shown by quiz.predict, just before its reveal."""
+    code = cells("code")
+    reveals = {
+        "layers_rerun": 'show(build_cache(dockerfile, edit, stage="build"))',
+        "crash_healed": 'healed = simulate([Crash(30, "web-2")])',
+        "hung_pod_back": 'both = simulate([Hang(32, "web-2")])',
+        "rolling_failures": 'rolling = simulate([Update(20, "v2")])',
+    }
+    assert {p.id for p in load_quiz("09_cloud_native").predictions} == set(reveals)
+    for prediction, reveal in reveals.items():
+        shown = code.index(f'quiz.predict("09_cloud_native", "{prediction}")')
+        assert reveal in code[shown + 1], prediction
