@@ -106,7 +106,7 @@ def test_editing_requirements_reruns_five_of_nine_steps() -> None:
 def test_copying_everything_first_reruns_the_dependency_install() -> None:
     """Section 2: with COPY . . first, 3 of 5 steps rerun, the dependency install among them."""
     source = next(c for c in cells("code") if c.startswith("obvious = "))
-    obvious = source.split("'''")[1]
+    obvious = source.split('"""')[1]
     steps = build_cache(obvious, ["src/distlab/services/ecommerce/orders.py"])
     assert len(steps) == 5
     assert len(reruns(steps)) == 3
