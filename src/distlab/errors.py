@@ -12,7 +12,9 @@ Every exception carries the context a user needs to act on it.
     ├── CircuitOpenError          a circuit breaker refused a call (carries retry_after)
     ├── BulkheadFullError         a bulkhead refused a call: no slot, queue full or wait too long
     ├── BulkheadTimeoutError      (also TimeoutError) a thread-pool bulkhead call took too long
-    └── NoInstancesError          (also LookupError) service discovery knows no live instance
+    ├── NoInstancesError          (also LookupError) service discovery knows no live instance
+    ├── InvalidEvent              an event no retry can fix: dead-letter it (carries reason)
+    └── ServiceStartError         a real server (redis-server, functions-framework) did not start
 
     BaseException
     └── ServiceCrash              raised inside an in-process service to kill it mid-request
@@ -33,9 +35,11 @@ __all__ = [
     "DistlabError",
     "GradingError",
     "HistoryError",
+    "InvalidEvent",
     "NoInstancesError",
     "QuizDataError",
     "ServiceCrash",
+    "ServiceStartError",
     "SimulationError",
     "VirtualTimeError",
 ]
@@ -99,12 +103,36 @@ class CircuitOpenError(DistlabError):
         )
 
 
+class InvalidEvent(DistlabError):
+    """An event that no retry can fix (malformed, wrong type, invalid data).
+
+    A serverless function raises it to say "do not retry me": the runtime moves the
+    message to the dead-letter queue at once, with ``reason``, instead of redelivering it.
+
+    Attributes:
+        reason: what is wrong with the event, for whoever reads the dead-letter queue.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = str(reason)
+        super().__init__(self.reason)
+
+
+class ServiceStartError(DistlabError):
+    """A real server that distlab starts (redis-server, functions-framework) did not start.
+
+    The message names the program and ends with the last lines of its log.
+    """
+
+
 class ServiceCrash(BaseException):
     """Kill an in-process service in the middle of a request, as a crashed process would die.
 
     Raised by a test's or a lesson's hook inside a service (for example at one step of the
-    orders saga); the in-process server turns it into a dropped connection for the caller
-    and stops until it is restarted. Nothing in the service gets to clean up.
+    orders saga, or in a serverless function instance mid-batch, see
+    ``distlab.services.serverless.runtime``); the in-process server turns it into a dropped
+    connection for the caller and stops until it is restarted. Nothing in the service gets
+    to clean up.
     """
 
 
