@@ -602,11 +602,11 @@ def plot_history(
             edgecolor="black",
             hatch="//" if op.pending else None,
         )
-        ax.text((left + right) / 2, y + 0.33, op.describe(), ha="center", va="bottom", fontsize=8)
+        ax.text((left + right) / 2, y - 0.4, op.describe(), ha="center", va="center", fontsize=8)
         if is_bad:
             ax.plot([right], [y], marker="X", color="tab:red", markersize=10, markeredgecolor="k")
     ax.set_yticks(range(len(clients)), clients)
-    ax.set_ylim(-0.6, len(clients) - 0.1)
+    ax.set_ylim(-0.75, len(clients) - 0.45)
     ax.set_xlim(start - pad, end + 2 * pad)
     ax.invert_yaxis()
     ax.set_xlabel(f"time ({unit})")
