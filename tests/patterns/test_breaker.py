@@ -372,15 +372,20 @@ def test_is_failure_that_raises_frees_the_trial() -> None:
         (httpx.ReadTimeout("slow"), True),
         (503, True),
         (500, True),
+        (599, True),
+        (408, True),
+        (429, True),
+        (400, False),
         (404, False),
-        (429, False),
+        (409, False),
+        (499, False),
         (ValueError("bad input"), False),
     ],
 )
-def test_http_failure_counts_transport_errors_and_5xx(
+def test_http_failure_counts_transport_errors_5xx_408_and_429(
     error: BaseException | int, expected: bool
 ) -> None:
-    """http_failure: transport errors and 5xx are failures; 4xx and others are not."""
+    """http_failure: transport errors, 5xx, 408 and 429 are failures; other 4xx are not."""
     if isinstance(error, int):
         request = httpx.Request("GET", "http://svc/")
         response = httpx.Response(error, request=request)

@@ -46,7 +46,7 @@ from typing import Any, Final, Literal, ParamSpec, TypeVar, cast
 
 from distlab.errors import CircuitOpenError
 
-__all__ = ["CircuitBreaker", "Listener", "State", "http_failure"]
+__all__ = ["TRANSIENT_4XX", "CircuitBreaker", "Listener", "State", "http_failure"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -76,21 +76,31 @@ def http_failure(exc: BaseException) -> bool:
     """Tell whether an httpx error means the remote service is failing.
 
     Use it as ``is_failure=http_failure`` and call ``response.raise_for_status()``
-    inside the protected function: transport errors (refused connections, timeouts)
-    and 5xx answers count as failures, 4xx answers (the caller's own mistakes) do not.
+    inside the protected function. Transport errors (refused connections, timeouts),
+    5xx answers, ``408 Request Timeout`` and ``429 Too Many Requests`` count as
+    failures: the dependency is down, overloaded or shedding load. Other 4xx answers
+    mean the caller's own request was wrong, and do not count, so one client's bad
+    requests never open the breaker for everybody. This is the split resilience
+    libraries make by default (``HttpClientResiliencePredicates.IsTransient`` in
+    Microsoft.Extensions.Http.Resilience, .NET).
 
     Args:
         exc: the exception raised by the protected function.
 
     Returns:
         True for ``httpx.TransportError`` and for ``httpx.HTTPStatusError`` with a
-        status of 500 or more; False for anything else.
+        status of 500 or more, 408 or 429; False for anything else.
     """
     import httpx  # imported here so that the breaker itself does not need httpx
 
     if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code >= 500
+        status = exc.response.status_code
+        return status >= 500 or status in TRANSIENT_4XX
     return isinstance(exc, httpx.TransportError)
+
+
+TRANSIENT_4XX: Final = frozenset({408, 429})
+"""The 4xx statuses that ``http_failure`` counts: the dependency, not the request, is at fault."""
 
 
 def _check_int(name: str, value: object, low: int) -> int:
