@@ -171,6 +171,42 @@ def _notebook_quiz_slugs() -> list[tuple[str, str]]:
     return found
 
 
+def _notebook_predictions() -> list[tuple[str, str, str]]:
+    # Every `predict("slug", "id")` with literal strings, in any code cell of a lesson.
+    found: list[tuple[str, str, str]] = []
+    for path in sorted((REPO / "lessons").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                pattern = r"""\bpredict\(\s*["']([^"']+)["']\s*,\s*["']([^"']+)["']"""
+                for slug, prediction in re.findall(pattern, cell.source):
+                    found.append((f"lessons/{path.name}", slug, prediction))
+    return found
+
+
+def test_every_prediction_a_lesson_asks_exists() -> None:
+    """Each `predict("slug", "id")` in lessons/ names a prediction of that quiz file."""
+    missing = []
+    for notebook, slug, prediction in _notebook_predictions():
+        try:
+            load_quiz(QUIZZES / f"{slug}.yaml").prediction(prediction)
+        except (FileNotFoundError, KeyError) as exc:
+            missing.append((notebook, slug, prediction, str(exc)))
+    assert missing == []
+
+
+def test_every_prediction_is_asked_by_a_lesson() -> None:
+    """No prediction is orphaned: each one under `predictions:` is shown by a lesson."""
+    asked = {(slug, prediction) for _, slug, prediction in _notebook_predictions()}
+    orphans = [
+        (slug, p.id)
+        for slug in available_quizzes(REPO)
+        for p in load_quiz(QUIZZES / f"{slug}.yaml").predictions
+        if (slug, p.id) not in asked
+    ]
+    assert orphans == []
+
+
 def test_every_quiz_a_notebook_shows_exists() -> None:
     """Each `show("slug")` in lessons/ and quizzes/ names a quiz file that exists."""
     known = set(available_quizzes(REPO))
