@@ -55,3 +55,21 @@ def test_make_event_refuses_an_empty_id_by_name() -> None:
         make_event({}, id="")
     with pytest.raises(ValueError, match="type must be"):
         make_event({}, id="x", type="")
+
+
+def test_the_package_exports_its_names_lazily() -> None:
+    """Every name in __all__ resolves; importing the package loads no Flask and no runtime."""
+    import subprocess
+    import sys
+
+    import distlab.services.serverless as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None
+    probe = (
+        "import sys, distlab.services.serverless as s; s.SQLiteQueue; "
+        "print(sorted(m for m in ('flask', 'redis', 'distlab.services.serverless.runtime') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
