@@ -1,4 +1,4 @@
 """Machinery the graded exercises' tests run on, one module per exercise slug.
 
-    serverless_pipeline   orders, a database whose commits fail, the faulty pipeline run
+serverless_pipeline   orders, a database whose commits fail, the faulty pipeline run
 """

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from distlab.errors import ServiceCrash
 from distlab.services.serverless.events import CloudEvent, encode, make_event
@@ -81,9 +81,7 @@ def stored_orders(path: str | Path) -> dict[str, Order]:
     return {row[0]: Order(row[1], row[2], row[3]) for row in rows}
 
 
-def order_event(
-    data: Any, *, event_id: str = "evt-1", type: str = ORDER_TYPE  # noqa: A002
-) -> CloudEvent:
+def order_event(data: Any, *, event_id: str = "evt-1", type: str = ORDER_TYPE) -> CloudEvent:
     """An "order placed" CloudEvent with ``data`` (for tests: any data, any type)."""
     return make_event(data, id=event_id, type=type, source=SOURCE)
 
@@ -128,14 +126,14 @@ class FaultyConnection(sqlite3.Connection):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         if exc_type is None and self.faults is not None and self.in_transaction:
             try:
                 self.faults.before_commit()
             except BaseException:
                 self.rollback()
                 raise
-        return bool(super().__exit__(exc_type, exc, tb))
+        return super().__exit__(exc_type, exc, tb)
 
 
 def connect(
@@ -193,7 +191,7 @@ def _malformed(rng: random.Random, n: int) -> _Item:
     kind = n % 12
     good = {"order_id": f"B-{n}", "customer": rng.choice(_CUSTOMERS), "total": "10.00"}
 
-    def event(data: Any, type: str = ORDER_TYPE) -> bytes:  # noqa: A002
+    def event(data: Any, type: str = ORDER_TYPE) -> bytes:
         return encode(order_event(data, event_id=f"bad-{n}", type=type))
 
     cases: list[tuple[bytes, str]] = [
@@ -405,12 +403,11 @@ def run_pipeline(
         report.lost_acks = queue.lost
         report.left_in_queue = inner.counts().live
         for letter in inner.dead_letters():
-            item = what.get(letter.id)
-            label = "valid" if item is None or item.event_id else item.what
+            origin = what.get(letter.id)
+            label = "valid" if origin is None or origin.event_id else origin.what
             report.dead.append((label, letter.reason))
-            if item is not None and item.event_id:
-                report.valid_dead.append((item.event_id, letter.reason))
+            if origin is not None and origin.event_id:
+                report.valid_dead.append((origin.event_id, letter.reason))
         report.stored = stored_orders(store)
         inner.close()
     return report
-
