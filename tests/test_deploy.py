@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
@@ -483,8 +487,11 @@ def config(variant: str) -> dict[str, str]:
 
 
 def test_registry_variant_points_every_service_at_the_registry_service() -> None:
-    """DISTLAB_REGISTRY_URL is the registry's Service name and port; no static addresses."""
-    assert config("registry") == {"DISTLAB_REGISTRY_URL": f"http://registry:{PORTS['registry']}"}
+    """DISTLAB_REGISTRY_URL is the registry's Service; the static addresses are the fallback."""
+    assert config("registry") == {
+        "DISTLAB_REGISTRY_URL": f"http://registry:{PORTS['registry']}",
+        **config("dns"),
+    }
     named(objects("registry"), "Service", "registry")
 
 
@@ -573,7 +580,204 @@ def test_compose_service_registers_where_the_others_reach_it(name: str) -> None:
     assert f"{name}-data" in document["volumes"]
     assert env["DISTLAB_REGISTRY_URL"] == f"http://registry:{PORTS['registry']}"
     assert env["DISTLAB_SERVICE_URL"] == f"http://{name}:{PORTS[name]}"
+    for dependency in ("users", "catalog"):
+        if name == "orders":
+            url = f"http://{dependency}:{PORTS[dependency]}"
+            assert env[f"DISTLAB_{dependency.upper()}_URL"] == url
     for dependency, condition in service["depends_on"].items():
         assert dependency in document["services"]
         assert condition == {"condition": "service_healthy"}
         assert stages()[dependency].last("HEALTHCHECK"), f"{dependency} has no health check"
+
+
+# The images' commands, run against the real services --------------------------------------------
+# Each service is started with its image's CMD and the environment that Compose or Kubernetes
+# gives it, on 127.0.0.1 instead of 0.0.0.0, on a free port instead of its fixed one, with its
+# database in a temporary folder instead of /data: what a container would run, minus the container.
+HOSTS = ("registry", *SERVICES)
+
+
+def free_port() -> int:
+    """A port that is free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Deployment:
+    """Real processes standing in for containers: one per service, all stopped at the end."""
+
+    folder: Path
+    ports: dict[str, int] = field(default_factory=lambda: {h: free_port() for h in HOSTS})
+    processes: list[tuple[str, subprocess.Popen[bytes], Path]] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        """The address a service really listens at."""
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def rewrite(self, value: str) -> str:
+        """Map container addresses (``http://users:8001``) and /data paths to this machine."""
+        for name in HOSTS:
+            value = re.sub(rf"http://{name}:{PORTS[name]}\b", self.url(name), value)
+        value = value.replace("http://127.0.0.1:$(POD_IP)", "http://127.0.0.1")
+        return value.replace("/data/", f"{self.folder}/")
+
+    def command(self, target: str) -> list[str]:
+        """The image's CMD for ``target``, on 127.0.0.1 and this run's port, with this Python."""
+        command = image_command(target)
+        command[command.index("--host") + 1] = "127.0.0.1"
+        command[command.index("--port") + 1] = str(self.ports[target])
+        if command[0] == "uvicorn":
+            return [sys.executable, "-m", "uvicorn", *command[1:]]
+        assert command[0] == "python"
+        return [sys.executable, *command[1:]]
+
+    def start(self, target: str, env: dict[str, str]) -> None:
+        """Start ``target`` with the image's ENV, then ``env`` (both rewritten)."""
+        settings = {**stages()[target].env(), **env, "PORT": str(self.ports[target])}
+        settings = {key: self.rewrite(value) for key, value in settings.items()}
+        settings.pop("PATH", None)  # the image's venv; here, sys.executable
+        log = self.folder / f"{target}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                self.command(target),
+                env={**os.environ, **settings},
+                cwd=self.folder,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes.append((target, process, log))
+
+    def wait(self, target: str, path: str, *, seconds: float = 30.0) -> None:
+        """Wait until ``target`` answers 200 on ``path`` (the process must stay up)."""
+        process, log = next((p, lg) for name, p, lg in self.processes if name == target)
+        deadline = time.monotonic() + seconds
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"{target} exited with {process.returncode}:\n{log.read_text()}")
+            try:
+                response = httpx.get(self.url(target) + path, timeout=2)
+                if response.status_code == 200:
+                    return
+                last = f"{response.status_code} {response.text[:200]}"
+            except httpx.TransportError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        pytest.fail(f"{target} never answered 200 on {path} ({last}):\n{log.read_text()}")
+
+    def stop(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 10 s) and wait for it."""
+        for _, process, _ in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for _, process, _ in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """A Deployment in a temporary folder; no process outlives the test."""
+    running = Deployment(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop()
+    assert all(process.poll() is not None for _, process, _ in running.processes)
+
+
+def compose_env(name: str) -> dict[str, str]:
+    """The environment deploy/compose.yaml gives a service."""
+    env: dict[str, str] = compose()["services"][name]["environment"]
+    return env
+
+
+def k8s_env(name: str, variant: str) -> dict[str, str]:
+    """The environment a pod of ``name`` gets in a Kubernetes variant (ConfigMap, then env)."""
+    deployment = named(deployments(), "Deployment", name)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = dict(config(variant)) if container.get("envFrom") else {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+    env.pop("POD_IP", None)  # the pod's IP: 127.0.0.1 here (see Deployment.rewrite)
+    return env
+
+
+def place_an_order(running: Deployment) -> dict[str, Any]:
+    """Create a user and a product, then order it through the orders service."""
+    user = httpx.post(
+        running.url("users") + "/users",
+        json={"name": "Ada", "email": "ada@example.org"},
+        timeout=10,
+    )
+    assert user.status_code == 201, user.text
+    product = httpx.post(
+        running.url("catalog") + "/products",
+        json={"name": "Lamp", "price_cents": 2500, "stock": 3},
+        timeout=10,
+    )
+    assert product.status_code == 201, product.text
+    body = {
+        "user_id": user.json()["id"],
+        "items": [{"product_id": product.json()["id"], "quantity": 2}],
+    }
+    order = httpx.post(
+        running.url("orders") + "/orders", json=body, headers={"Idempotency-Key": "k1"}, timeout=10
+    )
+    assert order.status_code == 201, order.text
+    stock = httpx.get(running.url("catalog") + f"/products/{product.json()['id']}", timeout=10)
+    assert stock.json()["stock"] == 1, "the order should have taken 2 of the 3 lamps"
+    result: dict[str, Any] = order.json()
+    return result
+
+
+@pytest.mark.slow
+def test_compose_runs_the_images_commands_on_their_ports_and_health_paths(
+    deployment: Deployment,
+) -> None:
+    """Every CMD starts its service; HEALTHCHECK, liveness and readiness paths answer 200."""
+    deployment.start("registry", compose_env("registry"))
+    deployment.wait("registry", "/healthz")
+    for name in SERVICES:
+        deployment.start(name, compose_env(name))
+    for name in ("registry", *SERVICES):
+        deployment.wait(name, urlsplit(healthcheck_url(name)).path)
+        container = named(deployments(), "Deployment", name)["spec"]["template"]["spec"]
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            deployment.wait(name, container["containers"][0][probe]["httpGet"]["path"])
+        # The HEALTHCHECK command itself, pointed at this run's port, exits 0.
+        check = [sys.executable, *exec_form(stages()[name].last("HEALTHCHECK") or "")[1:]]
+        check = [part.replace(f":{PORTS[name]}/", f":{deployment.ports[name]}/") for part in check]
+        assert subprocess.run(check, timeout=30).returncode == 0, name
+    assert place_an_order(deployment)["status"] == "confirmed"
+    assert (deployment.folder / "orders.db").is_file(), (
+        "the database goes where DISTLAB_DB_PATH says"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["registry", "dns"])
+def test_kubernetes_variant_places_an_order(deployment: Deployment, variant: str) -> None:
+    """With a variant's ConfigMap and each Deployment's env, an order goes through."""
+    if variant == "registry":
+        deployment.start("registry", {"PORT": "8500"})
+        deployment.wait("registry", "/healthz")
+    for name in SERVICES:
+        deployment.start(name, k8s_env(name, variant))
+    for name in SERVICES:
+        deployment.wait(name, "/readyz")
+    assert place_an_order(deployment)["status"] == "confirmed"
+
+
+def test_health_check_fails_when_nothing_answers() -> None:
+    """The HEALTHCHECK command exits non-zero against a port where nothing listens."""
+    check = [sys.executable, *exec_form(stages()["users"].last("HEALTHCHECK") or "")[1:]]
+    check = [part.replace(":8001/", f":{free_port()}/") for part in check]
+    assert subprocess.run(check, capture_output=True, timeout=30).returncode != 0
