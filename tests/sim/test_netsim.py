@@ -738,8 +738,9 @@ LEAF = Delay.mixture((0.99, FAST), (0.01, SLOW))
         Delay.lognormal(0.020, 0.5, minimum=0.005),
         SLOW,
         LEAF,
+        Delay.mixture((0.5, Delay.constant(0.1)), (0.3, FAST), (0.2, Delay.uniform(0.2, 0.4))),
     ],
-    ids=lambda d: d.name.split("(")[0],
+    ids=["constant", "uniform", "exponential", "lognormal", "pareto", "mixture", "mixture3"],
 )
 def test_samples_follow_the_distribution_function(delay: Delay) -> None:
     """At each decile of cdf(), the share of 20,000 draws below it is within 5-sigma bounds."""
