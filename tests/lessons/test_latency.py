@@ -39,6 +39,7 @@ from distlab.lessons.latency import (
     slow_share_theory,
     transmission_delay,
 )
+from distlab.sim.queueing import mm1_mean_time_in_system
 from tests import REPO
 from tests.theory import fraction_bounds
 
@@ -194,6 +195,7 @@ def test_queue_means_and_p99s_match_mm1(queues: list[QueueReport]) -> None:
         assert abs(statistics.fmean(inside) - 0.99) <= 5 * batch_means_error(inside)
     assert [round(r.theory_mean * 1000, 1) for r in queues] == [14.3, 20.0, 33.3, 100.0]
     assert round(queues[-1].theory_p99 * 1000) == 461  # "about 460 ms"
+    assert mm1_mean_time_in_system(99, 100) == pytest.approx(1.0)  # 10 % more traffic at 90 %
 
 
 def test_queue_at_95_percent_is_the_try_its_figure() -> None:
@@ -502,6 +504,7 @@ def test_lesson_prose_quotes_the_computed_numbers() -> None:
         "at 90 % busy it spends **100 ms**",
         "its p99 is **about 460 ms**",
         "sends 30,000 at 90 %",
+        "from 90 % to 99 % busy and its mean from 100 ms to a full second",
         "theory says 200 ms, and this run of 20,000 requests measures 173 ms",
         "answers in **10 ms** and about **1 %**",
         "took 17 s",
