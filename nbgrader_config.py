@@ -103,4 +103,6 @@ c.Sandbox.hidden_modules = {
         "distlab.services.serverless.example",
         "distlab.lessons.serverless",
     ],
+    "bulkhead": ["distlab.patterns.bulkhead"],
+    "service_discovery": ["distlab.patterns.discovery"],
 }
