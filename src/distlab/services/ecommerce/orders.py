@@ -416,15 +416,29 @@ def _faulty(transport: httpx.AsyncBaseTransport, spec: str) -> httpx.AsyncBaseTr
     return FaultyTransport(transport, seed=seed, **options)  # type: ignore[arg-type]
 
 
+def _seconds(variable: str, default: float) -> float:
+    """Read a positive number (seconds, or a count) from the environment variable ``variable``."""
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{variable} must be a positive number, got {raw!r}")
+    return value
+
+
 def create_app(
     *,
     db: Database | str | None = None,
     client: httpx.AsyncClient | None = None,
     resolve: Resolver | None = None,
     resilience: bool = True,
-    timeout: float = 1.0,
-    failure_threshold: int = 5,
-    recovery_timeout: float = 5.0,
+    timeout: float | None = None,
+    failure_threshold: int | None = None,
+    recovery_timeout: float | None = None,
     bulkheads: dict[str, Guard] | None = None,
     checkpoint: Checkpoint | None = None,
     register: bool = True,
@@ -440,18 +454,29 @@ def create_app(
             ``DISTLAB_CATALOG_URL`` (default ports on 127.0.0.1).
         resilience: False calls the dependencies with no breaker, bulkhead or timeout
             (the benchmark's baseline; never in production).
-        timeout: seconds to wait for a dependency's answer.
-        failure_threshold: consecutive failures that open a dependency's breaker.
-        recovery_timeout: seconds a breaker stays open.
+        timeout: seconds to wait for a dependency's answer; None reads
+            ``DISTLAB_DEPENDENCY_TIMEOUT`` (default 1.0).
+        failure_threshold: consecutive failures that open a dependency's breaker; None
+            reads ``DISTLAB_BREAKER_FAILURES`` (default 5).
+        recovery_timeout: seconds a breaker stays open; None reads
+            ``DISTLAB_BREAKER_RECOVERY`` (default 5.0).
         bulkheads: a bulkhead per dependency name (``"users"``, ``"catalog"``), or None.
         checkpoint: see :class:`Orders`.
         register: register with the discovery registry when ``DISTLAB_REGISTRY_URL`` is set.
     """
     settings = Settings.from_env("orders")
+    if timeout is None:
+        timeout = _seconds("DISTLAB_DEPENDENCY_TIMEOUT", 1.0)
+    if recovery_timeout is None:
+        recovery_timeout = _seconds("DISTLAB_BREAKER_RECOVERY", 5.0)
+    if failure_threshold is None:
+        failure_threshold = round(_seconds("DISTLAB_BREAKER_FAILURES", 5))
     database = open_database(db, settings, SCHEMA)
     owns_client = client is None
     if client is None:
-        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
+        # Keep connections to the dependencies open between orders (no reconnect per call).
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+        transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(limits=limits)
         faults = os.environ.get("DISTLAB_FAULTS", "").strip()
         if faults:
             transport = _faulty(transport, faults)
@@ -483,7 +508,7 @@ def create_app(
         database, users=remote("users"), catalog=remote("catalog"), checkpoint=checkpoint
     )
     registration = registration_lifespan(settings) if register else None
-    interval = float(os.environ.get("DISTLAB_REPAIR_INTERVAL", "5") or 5)
+    interval = _seconds("DISTLAB_REPAIR_INTERVAL", 5.0)
 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async def repair_forever() -> None:
