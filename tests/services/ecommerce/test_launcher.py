@@ -53,7 +53,7 @@ def test_make_services_runs_the_launcher() -> None:
 
 
 def test_the_launcher_serves_the_shop_and_ctrl_c_stops_every_process() -> None:
-    """Addresses and OpenAPI pages printed, an order placed and logged; SIGINT leaves no process."""
+    """Addresses and OpenAPI pages printed, all registered, an order logged; SIGINT stops all."""
     launcher = subprocess.Popen(
         [
             sys.executable,
@@ -84,6 +84,15 @@ def test_the_launcher_serves_the_shop_and_ctrl_c_stops_every_process() -> None:
         orders_url = services["orders"][0]
         with httpx.Client(timeout=10) as client:
             assert client.get(orders_url + "/docs").status_code == 200
+            registry = services["registry"][0]
+            assert client.get(registry + "/services").json()["services"] == [
+                "catalog",
+                "orders",
+                "users",
+            ]
+            assert client.get(registry + "/services/catalog").json()["instances"] == [
+                services["catalog"][0]
+            ]
             placed = client.post(
                 orders_url + "/orders",
                 json={"user_id": 1, "items": [{"product_id": 1, "quantity": 1}]},

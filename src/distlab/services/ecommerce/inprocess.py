@@ -25,19 +25,21 @@ outages happen on demand and replay exactly with the same seed::
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from starlette.applications import Starlette
 
 from distlab.errors import ServiceCrash
+from distlab.patterns.bulkhead import Bulkhead
+from distlab.patterns.discovery import DiscoveryClient, ServiceRegistry, create_registry_app
 from distlab.services.ecommerce import catalog, consistency, orders, users
 from distlab.services.ecommerce.common import Database, Span
-from distlab.services.ecommerce.orders import Checkpoint
-from distlab.services.ecommerce.remote import Guard, Resolver
+from distlab.services.ecommerce.orders import Checkpoint, loop_clock
+from distlab.services.ecommerce.remote import Resolver
 from distlab.sim.faults import FaultyTransport
 
 __all__ = ["HostRouter", "Server", "Shop"]
@@ -56,7 +58,7 @@ class Server(httpx.AsyncBaseTransport):
     stopped until :meth:`start` (with a new app: a restart).
     """
 
-    def __init__(self, name: str, app: FastAPI) -> None:
+    def __init__(self, name: str, app: Starlette) -> None:
         self.name = name
         self.app = app
         self.running = True
@@ -67,7 +69,7 @@ class Server(httpx.AsyncBaseTransport):
         """Stop serving: new connections are refused."""
         self.running = False
 
-    def start(self, app: FastAPI | None = None) -> None:
+    def start(self, app: Starlette | None = None) -> None:
         """Serve again, with ``app`` (a restarted process) or the same app."""
         if app is not None:
             self.app = app
@@ -115,18 +117,6 @@ class HostRouter(httpx.AsyncBaseTransport):
             await transport.aclose()
 
 
-def _round_robin(instances: Mapping[str, list[str]]) -> Resolver:
-    counters = {name: itertools.count() for name in instances}
-
-    async def resolve(service: str) -> str:
-        hosts = instances.get(service)
-        if not hosts:
-            raise LookupError(f"no instance of {service!r} is known")
-        return f"http://{hosts[next(counters[service]) % len(hosts)]}"
-
-    return resolve
-
-
 class Shop:
     """The e-commerce application in-process: users, catalog (1+ instances) and orders.
 
@@ -143,11 +133,15 @@ class Shop:
         failure_threshold: consecutive failures that open a dependency's breaker.
         recovery_timeout: seconds a breaker stays open.
         bulkheads: a bulkhead per dependency of the orders service (see ``orders.create_app``).
+        discovery_refresh: seconds the orders service reuses a list of instances before it
+            asks the registry again (0: ask before every call).
         checkpoint: see ``orders.Orders``: raise :class:`distlab.errors.ServiceCrash` in it to
             crash the orders server at a step of the saga.
 
     Attributes:
         servers: every server by host name (``users``, ``catalog-1``..., ``orders``).
+        registry: the discovery registry (``distlab.patterns.discovery.ServiceRegistry``)
+            where every users and catalog instance is registered.
         transports: the ``FaultyTransport`` in front of each service, by service name.
         databases: each service's database, by service name.
 
@@ -165,7 +159,8 @@ class Shop:
         timeout: float = 1.0,
         failure_threshold: int = 5,
         recovery_timeout: float = 5.0,
-        bulkheads: dict[str, Guard] | None = None,
+        bulkheads: Mapping[str, Bulkhead] | None = None,
+        discovery_refresh: float = 1.0,
         checkpoint: Checkpoint | None = None,
     ) -> None:
         faults = dict(faults or {})
@@ -214,7 +209,20 @@ class Shop:
             "bulkheads": bulkheads,
             "checkpoint": checkpoint,
         }
-        self.resolve: Resolver = _round_robin(self.instances)
+        # Service discovery, in-process: the registry is an ASGI app like the services.
+        self.registry = ServiceRegistry(ttl=30.0, clock=loop_clock)
+        self.servers["registry"] = Server("registry", create_registry_app(self.registry))
+        for service, hosts in self.instances.items():
+            for host in hosts:
+                self.registry.register(service, host, f"http://{host}")
+        self._registry_http = httpx.AsyncClient(
+            transport=_Borrowed(HostRouter({"registry": self.servers["registry"]})),
+            base_url="http://registry",
+        )
+        self.discovery = DiscoveryClient(
+            self._registry_http, refresh=discovery_refresh, clock=loop_clock
+        )
+        self.resolve: Resolver = self.discovery.resolve
         self.servers["orders"] = Server("orders", self._new_orders_app())
         self.transports["orders"] = FaultyTransport(
             HostRouter({"orders": self.servers["orders"]}),
@@ -249,6 +257,7 @@ class Shop:
         """Close the clients (waits for duplicated requests still in flight)."""
         await self._inner.aclose()
         await self._admin.aclose()
+        await self._registry_http.aclose()
         await self.transports["orders"].aclose()
 
     # Clients ----------------------------------------------------------------------------
@@ -287,6 +296,23 @@ class Shop:
         response.raise_for_status()
         return int(response.json()["id"])
 
+    def add_catalog_instance(self) -> str:
+        """Start one more catalog server on the shared database and register it; return its host.
+
+        The orders service finds it through discovery at its next refresh: nothing else
+        changes (scaling out one service).
+        """
+        host = f"catalog-{len(self.instances['catalog']) + 1}"
+        self.servers[host] = Server(
+            host, catalog.create_app(db=self.databases["catalog"], register=False)
+        )
+        self.instances["catalog"].append(host)
+        router = self.transports["catalog"].inner
+        assert isinstance(router, HostRouter)
+        router.routes[host] = self.servers[host]
+        self.registry.register("catalog", host, f"http://{host}")
+        return host
+
     # Failures -----------------------------------------------------------------------------
     def restart_orders(self) -> None:
         """Start the orders service again after a crash: a new app over the same database."""
@@ -305,10 +331,12 @@ class Shop:
 
     def spans(self, request_id: str | None = None) -> list[Span]:
         """Return the spans every server recorded (of one request id), by start time."""
-        seen: dict[int, FastAPI] = {}
+        seen: dict[int, Starlette] = {}
         for server in self.servers.values():
             seen[id(server.app)] = server.app
-        found: Iterable[Span] = (s for app in seen.values() for s in app.state.spans)
+        found: Iterable[Span] = (
+            s for app in seen.values() for s in getattr(app.state, "spans", ())
+        )
         if request_id is not None:
             found = (s for s in found if s.request_id == request_id)
         return sorted(found, key=lambda s: (s.start, -s.end))

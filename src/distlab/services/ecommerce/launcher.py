@@ -200,6 +200,21 @@ class Services:
                             + self._log_tail(name)
                         )
                     time.sleep(0.05)
+            if "registry" in self.urls:
+                # Services register in the background once they run: wait until the
+                # registry lists each of them, so the first order finds its dependencies.
+                for name in SERVICES:
+                    while True:
+                        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                            listed = client.get(f"{self.urls['registry']}/services/{name}")
+                            if listed.json()["instances"]:
+                                break
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(
+                                f"{name} did not register within {self.ready_timeout} s"
+                                + self._log_tail(name)
+                            )
+                        time.sleep(0.05)
 
     def _log_tail(self, name: str) -> str:
         log = self.data_dir / f"{name}.log"

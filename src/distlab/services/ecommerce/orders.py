@@ -46,7 +46,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -55,6 +55,8 @@ from fastapi import FastAPI, Header, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from distlab.patterns.bulkhead import Bulkhead
+from distlab.patterns.discovery import DiscoveryClient
 from distlab.services.ecommerce.catalog import MAX_LINES, Line, check_lines
 from distlab.services.ecommerce.common import (
     Database,
@@ -65,7 +67,6 @@ from distlab.services.ecommerce.common import (
 )
 from distlab.services.ecommerce.registration import registration_lifespan
 from distlab.services.ecommerce.remote import (
-    Guard,
     Remote,
     Resolver,
     is_dependency_failure,
@@ -416,6 +417,28 @@ def _faulty(transport: httpx.AsyncBaseTransport, spec: str) -> httpx.AsyncBaseTr
     return FaultyTransport(transport, seed=seed, **options)  # type: ignore[arg-type]
 
 
+def _registry_reached(registry: httpx.AsyncClient) -> Callable[[], Awaitable[str | None]]:
+    """Return a readiness check: ready once the registry has answered (once is enough).
+
+    Afterwards the discovery client serves its last good lists if the registry goes
+    away, so a registry outage does not take the orders service out of rotation.
+    """
+    reached = False
+
+    async def ready() -> str | None:
+        nonlocal reached
+        if reached:
+            return None
+        try:
+            (await registry.get("/healthz")).raise_for_status()
+        except httpx.HTTPError as exc:
+            return f"the registry {registry.base_url} has not been reached ({exc!r})"
+        reached = True
+        return None
+
+    return ready
+
+
 def _seconds(variable: str, default: float) -> float:
     """Read a positive number (seconds, or a count) from the environment variable ``variable``."""
     raw = os.environ.get(variable, "").strip()
@@ -435,13 +458,14 @@ def create_app(
     db: Database | str | None = None,
     client: httpx.AsyncClient | None = None,
     resolve: Resolver | None = None,
-    resilience: bool = True,
+    resilience: bool | None = None,
     timeout: float | None = None,
     failure_threshold: int | None = None,
     recovery_timeout: float | None = None,
-    bulkheads: dict[str, Guard] | None = None,
+    bulkheads: Mapping[str, Bulkhead] | None = None,
     checkpoint: Checkpoint | None = None,
     register: bool = True,
+    ready: Callable[[], Awaitable[str | None]] | None = None,
 ) -> FastAPI:
     """Return the orders service as a FastAPI app (a factory for ``uvicorn --factory``).
 
@@ -450,21 +474,30 @@ def create_app(
             app's), an SQLite path, or None to read ``DISTLAB_DB_PATH``.
         client: the ``httpx.AsyncClient`` for calls to users and catalog; None: a real
             client, whose transport injects faults when ``DISTLAB_FAULTS`` is set.
-        resolve: finds users and catalog; None: ``DISTLAB_USERS_URL`` and
-            ``DISTLAB_CATALOG_URL`` (default ports on 127.0.0.1).
+        resolve: finds users and catalog; None: through the registry at
+            ``DISTLAB_REGISTRY_URL`` (a ``DiscoveryClient`` that refetches a list at most
+            every ``DISTLAB_DISCOVERY_REFRESH`` seconds, default 2), or without a registry
+            at ``DISTLAB_USERS_URL`` and ``DISTLAB_CATALOG_URL`` (default ports on 127.0.0.1).
         resilience: False calls the dependencies with no breaker, bulkhead or timeout
-            (the benchmark's baseline; never in production).
+            (the benchmark's baseline; never in production); None reads
+            ``DISTLAB_RESILIENCE`` (``off`` turns it off; default on).
         timeout: seconds to wait for a dependency's answer; None reads
             ``DISTLAB_DEPENDENCY_TIMEOUT`` (default 1.0).
         failure_threshold: consecutive failures that open a dependency's breaker; None
             reads ``DISTLAB_BREAKER_FAILURES`` (default 5).
         recovery_timeout: seconds a breaker stays open; None reads
             ``DISTLAB_BREAKER_RECOVERY`` (default 5.0).
-        bulkheads: a bulkhead per dependency name (``"users"``, ``"catalog"``), or None.
+        bulkheads: a bulkhead per dependency name (``"users"``, ``"catalog"``); None: one
+            each, ``DISTLAB_BULKHEAD`` calls at once (default 32) and as many waiting at
+            most ``timeout`` seconds.
         checkpoint: see :class:`Orders`.
         register: register with the discovery registry when ``DISTLAB_REGISTRY_URL`` is set.
+        ready: the readiness check; None: ready once the registry has been reached (at
+            once without a registry).
     """
     settings = Settings.from_env("orders")
+    if resilience is None:
+        resilience = os.environ.get("DISTLAB_RESILIENCE", "on").strip().lower() != "off"
     if timeout is None:
         timeout = _seconds("DISTLAB_DEPENDENCY_TIMEOUT", 1.0)
     if recovery_timeout is None:
@@ -481,14 +514,26 @@ def create_app(
         if faults:
             transport = _faulty(transport, faults)
         client = httpx.AsyncClient(transport=transport)
-    if resolve is None:
+    registry: httpx.AsyncClient | None = None
+    if resolve is None and settings.registry_url is not None:
+        registry = httpx.AsyncClient(base_url=settings.registry_url, timeout=timeout)
+        refresh = _seconds("DISTLAB_DISCOVERY_REFRESH", 2.0)
+        resolve = DiscoveryClient(registry, refresh=refresh, clock=loop_clock).resolve
+    elif resolve is None:
         resolve = static_resolver(
             {
                 "users": os.environ.get("DISTLAB_USERS_URL", "http://127.0.0.1:8001"),
                 "catalog": os.environ.get("DISTLAB_CATALOG_URL", "http://127.0.0.1:8002"),
             }
         )
-    bulkheads = bulkheads or {}
+    if bulkheads is None:
+        size = round(_seconds("DISTLAB_BULKHEAD", 32))
+        bulkheads = {
+            name: Bulkhead(size, max_queue=size, max_wait=timeout, name=name)
+            for name in ("users", "catalog")
+        }
+    if ready is None and registry is not None:
+        ready = _registry_reached(registry)
 
     def remote(name: str) -> Remote:
         if not resilience:
@@ -532,6 +577,8 @@ def create_app(
                 await repairing
             if owns_client:
                 await client.aclose()
+            if registry is not None:
+                await registry.aclose()
 
     app = service_app(
         "orders",
@@ -539,6 +586,7 @@ def create_app(
         title="distlab orders",
         description="Places orders: checks the user, reserves stock, records the order (a saga).",
         lifespan=lifespan,
+        ready=ready,
     )
     app.state.orders = orders
 

@@ -5,7 +5,8 @@ and catalog). Every call goes through the resilience layer, outermost first::
 
     bulkhead      at most ``max_concurrent`` calls in flight to this dependency; more fail at once
     breaker       after ``failure_threshold`` failures in a row, fail fast for a while
-    discovery     ask the resolver for an instance's address (the registry, or a fixed URL)
+    discovery     ask the resolver for an instance's address (a ``DiscoveryClient``'s
+                  ``resolve``, or fixed URLs)
     timeout       give up on an answer after ``timeout`` seconds
     request id    send the ``X-Request-ID`` of the request being served
 
@@ -20,16 +21,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from distlab.errors import DistlabError
 from distlab.patterns.breaker import CircuitBreaker, http_failure
+from distlab.patterns.bulkhead import Bulkhead
 from distlab.services.ecommerce.common import REQUEST_ID, REQUEST_ID_HEADER
 
 __all__ = [
-    "Guard",
     "Remote",
     "Resolver",
     "is_dependency_failure",
@@ -38,13 +39,10 @@ __all__ = [
 ]
 
 Resolver = Callable[[str], Awaitable[str]]
-"""``await resolve("catalog")`` returns a base URL of one instance of the service."""
+"""``await resolve("catalog")`` returns a base URL of one instance of the service.
 
-
-class Guard(Protocol):
-    """Anything that runs an async call under a rule: a breaker, a bulkhead."""
-
-    async def acall(self, func: Callable[[], Awaitable[Any]], /) -> Any: ...
+``distlab.patterns.discovery.DiscoveryClient(...).resolve`` is one.
+"""
 
 
 def static_resolver(addresses: Mapping[str, str]) -> Resolver:
@@ -74,7 +72,7 @@ class Remote:
         resolve: finds an instance's base URL; see :func:`static_resolver`.
         timeout: seconds to wait for an answer (connect and read), or None for no limit.
         breaker: a circuit breaker for this dependency, or None.
-        bulkhead: a bulkhead for this dependency (anything with ``acall``), or None.
+        bulkhead: a bulkhead for this dependency, or None.
 
     Raises:
         ValueError: when ``timeout`` is not a positive number or None.
@@ -88,7 +86,7 @@ class Remote:
         resolve: Resolver,
         timeout: float | None = 1.0,
         breaker: CircuitBreaker | None = None,
-        bulkhead: Guard | None = None,
+        bulkhead: Bulkhead | None = None,
     ) -> None:
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
@@ -114,7 +112,7 @@ class Remote:
         timeout: float = 1.0,
         failure_threshold: int = 5,
         recovery_timeout: float = 5.0,
-        bulkhead: Guard | None = None,
+        bulkhead: Bulkhead | None = None,
     ) -> Remote:
         """Return a Remote with a breaker (``http_failure`` decides failures) on ``clock``."""
         breaker = CircuitBreaker(
@@ -186,8 +184,7 @@ class Remote:
             inner_b = guarded
 
             async def through_bulkhead() -> httpx.Response:
-                result: httpx.Response = await bulkhead.acall(inner_b)
-                return result
+                return await bulkhead.execute(inner_b)
 
             guarded = through_bulkhead
         return await guarded()
