@@ -140,3 +140,21 @@ def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
 def test_free_port_is_bindable_on_loopback() -> None:
     """free_port() returns a port in the user range."""
     assert 1024 < free_port() < 65536
+
+
+def test_the_readme_shows_these_commands() -> None:
+    """The README's recipe names the same source, target, host and event as the test above."""
+    from tests import REPO
+
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert (
+        "DISTLAB_DB=readings.db .venv/bin/functions-framework --source "
+        "src/distlab/services/serverless/example.py \\ --target store_reading "
+        "--signature-type cloudevent --host 127.0.0.1 --port 8080"
+    ) in readme
+    assert (
+        'curl -X POST http://127.0.0.1:8080/ -H "Content-Type: application/cloudevents+json"'
+        in (readme)
+    )
+    assert '"id": "reading-0001", "data": {"sensor": "greenhouse-3", "celsius": 21.5}' in readme
+    assert "400 invalid event: celsius must be between -90 and 60, got 400" in readme

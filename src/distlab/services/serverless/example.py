@@ -45,6 +45,8 @@ _db_lock = threading.Lock()
 def connect(path: str) -> sqlite3.Connection:
     """Open (and create) the readings database at ``path``."""
     db = sqlite3.connect(path, check_same_thread=False, timeout=10.0)
+    # WAL: readers never block the writer, and a commit needs no fsync of the whole file.
+    db.execute("PRAGMA journal_mode=WAL")
     db.execute(_SCHEMA)
     db.commit()
     return db

@@ -186,6 +186,7 @@ class FunctionRuntime:
         self.rng = rng
         self._loop = asyncio.get_running_loop()
         self.instances: list[Instance] = []
+        self._alive: list[Instance] = []  # kept in step by _spawn and _retire
         self.invocations: list[Invocation] = []
         self.timeline: list[tuple[float, int]] = [(self.now, 0)]
         self.billed_seconds = 0.0
@@ -201,7 +202,7 @@ class FunctionRuntime:
     @property
     def alive(self) -> list[Instance]:
         """The instances that exist now."""
-        return [i for i in self.instances if i.died is None]
+        return list(self._alive)
 
     @property
     def cold_starts(self) -> int:
@@ -223,15 +224,17 @@ class FunctionRuntime:
         now = self.now
         instance = Instance(len(self.instances) + 1, now, now, provisioned, last_used=now)
         self.instances.append(instance)
+        self._alive.append(instance)
         self._record()
         return instance
 
     def _record(self) -> None:
-        self.timeline.append((self.now, len(self.alive)))
+        self.timeline.append((self.now, len(self._alive)))
 
     def _retire(self, instance: Instance) -> None:
         if instance.died is None:
             instance.died = self.now
+            self._alive.remove(instance)
             self._record()
 
     def _schedule_reap(self, instance: Instance) -> None:
@@ -257,13 +260,13 @@ class FunctionRuntime:
         Raises:
             Throttled: ``max_concurrency`` instances exist and all are busy.
         """
-        idle = [i for i in self.alive if not i.busy]
+        idle = [i for i in self._alive if not i.busy]
         cold = not idle
         if idle:
             instance = max(idle, key=lambda i: (i.last_used, i.number))
             instance.busy = True
         else:
-            if len(self.alive) >= self.max_concurrency:
+            if len(self._alive) >= self.max_concurrency:
                 raise Throttled(f"all {self.max_concurrency} instances are busy")
             instance = self._spawn()
             instance.busy = True
