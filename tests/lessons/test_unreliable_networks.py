@@ -17,10 +17,15 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
+from distlab.course.quiz import load_quiz
 from distlab.lessons.plots import plot_latency_histogram
 from distlab.lessons.unreliable_networks import (
     RETRY_DELAY,
+    check_execute_once,
+    check_merge,
     deliver_with_retries,
+    plot_arrivals,
+    plot_latency_survival,
     replicated_register,
     send_stream,
 )
@@ -49,6 +54,12 @@ CALLS = [
     "keyed = deliver_with_retries(2000, max_tries=3, seed=4, dedup=True)",
     "deliver_with_retries(2000, max_tries=3, seed=4, duplicate=0.05)",
     "replicated_register(20, seed=1)",
+    "heavy = send_stream(10_000, delay=Delay.lognormal(0.024, 1.0), seed=2)",
+    "plot_latency_survival(",
+    "plot_arrivals(stream, first=60)",
+    "cut = deliver_with_retries(2000, max_tries=3, seed=4, partition=(2.0, 4.0))",
+    "check_execute_once(execute_once)",
+    "check_merge(merge)",
 ]
 
 
@@ -428,3 +439,327 @@ def test_bad_arguments_name_the_parameter(call: Any, name: str) -> None:
     """Out-of-range arguments raise ValueError naming the parameter."""
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# Heavy tails, the reordering plot -----------------------------------------------------------
+def test_log_normal_has_the_same_median_and_a_heavier_tail() -> None:
+    """Section 3: median 24 ms for both; p99 about 246 ms (10.4 × median, 2.4 × exponential)."""
+    exponential = Delay.exponential(0.030, minimum=0.010)
+    lognormal = Delay.lognormal(0.024, 1.0)
+    # theory: the exponential's p99/p50 is about 4.3; the log-normal's e^(2.326 sigma) about 10
+    assert round(exponential.quantile(0.99) / exponential.quantile(0.5), 1) == 4.3
+    assert lognormal.quantile(0.99) / lognormal.quantile(0.5) == pytest.approx(
+        math.exp(2.3263), rel=1e-3
+    )
+    light = send_stream(10_000, delay=exponential, seed=2).stats.latency()
+    heavy = send_stream(10_000, delay=lognormal, seed=2).stats.latency()
+    for summary, delay in [(light, exponential), (heavy, lognormal)]:
+        # the empirical quantiles sit where the distribution puts them (5-sigma in rank)
+        for q, value in [(0.5, summary.p50), (0.99, summary.p99)]:
+            low, high = fraction_bounds(10_000, q)
+            assert delay.cdf(value) == pytest.approx(q, abs=max(q - low, high - q))
+    assert round(heavy.p50 * 1000) == 24
+    assert round(heavy.p99 * 1000) == 246
+    assert round(heavy.p99 / heavy.p50, 1) == 10.4
+    assert round(heavy.p99 / light.p99, 1) == 2.4
+    assert round(heavy.max, 1) == 1.0  # "its slowest message takes about a second"
+
+
+def test_survival_plot_is_log_log_with_a_curve_per_sample() -> None:
+    """The survival plot: log axes, labelled in ms, one line per sample plus the marks."""
+    a = send_stream(2000, delay=Delay.exponential(0.03, minimum=0.01), seed=2).stats.latencies
+    b = send_stream(2000, delay=Delay.lognormal(0.024, 1.0), seed=2).stats.latencies
+    ax = plot_latency_survival({"a": a, "b": b}, marks={"p99 a": 0.1})
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert ax.get_xlabel() == "one-way latency (ms, log scale)"
+    assert ax.get_ylabel() == "share of messages slower (log scale)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["a", "b", "p99 a"]
+    line = ax.get_lines()[0]
+    ys = list(line.get_ydata())
+    assert ys == sorted(ys, reverse=True) and min(ys) > 0  # a survival curve never rises
+    assert max(line.get_xdata()) == pytest.approx(sorted(a)[-2] * 1000)  # the tail is kept whole
+    plt.close(ax.figure)
+
+
+def test_arrivals_plot_marks_what_the_stats_count() -> None:
+    """Overtaken and duplicate markers agree with the network's reordered and duplicated counts."""
+    stream = send_stream(1000, duplicate=0.05, delay=Delay.uniform(0.010, 0.050), seed=3)
+    ax = plot_arrivals(stream, first=len(stream.arrivals))
+    counts = {c.get_label(): len(c.get_offsets()) for c in ax.collections}
+    assert counts["duplicate"] == stream.stats.duplicated == 47
+    # the network also counts a second copy that arrives after a later message as reordered
+    highest, late_copies, seen = -1, 0, set()
+    for message in stream.arrivals:
+        late_copies += message in seen and message < highest
+        seen.add(message)
+        highest = max(highest, message)
+    assert counts["overtaken"] + late_copies == stream.stats.reordered
+    assert sum(counts.values()) == len(stream.arrivals)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "y = x" in labels
+    plt.close(ax.figure)
+
+
+# Retries: luck, partitions, load ---------------------------------------------------------------
+def test_seed_4_shows_100_percent_which_happens_one_time_in_seven() -> None:
+    """Section 6: P(no loss among 2000 at 0.1 %) = 0.999^2000 = 13.5 %; seed 4 is such a run."""
+    assert round(0.999**2000, 3) == round(math.exp(-2), 3) == 0.135
+    report = deliver_with_retries(2000, max_tries=3, loss=0.10, seed=4)
+    assert report.delivered == 2000
+    shown = sum(
+        deliver_with_retries(2000, max_tries=3, seed=s).delivered == 2000 for s in range(40)
+    )
+    low, high = fraction_bounds(40, 0.999**2000)
+    assert low * 40 <= shown <= high * 40
+
+
+def test_a_partition_defeats_three_tries_200_ms_apart() -> None:
+    """Section 6: only the requests in the partition's last 0.4 s get a try after it heals."""
+    cut = deliver_with_retries(2000, max_tries=3, seed=4, partition=(2.0, 4.0))
+    assert cut.delivered_share(0.0, 2.0) == 1.0
+    assert cut.delivered_share(2.0, 3.6 - 1e-9) == 0.0  # every try falls inside the cut
+    assert round(cut.delivered_share(2.0, 4.0), 3) == 0.195
+    assert round(cut.delivered_share(3.6, 4.0), 3) == 0.975
+    assert round(cut.delivered_share(4.0, 20.0), 3) == 0.998
+    # the share is bounded by the last 0.4 s of the 2 s window
+    assert cut.delivered_share(2.0, 4.0) <= 0.4 / 2.0
+    # 11 tries span 2 s: enough to outlast it (1 - 0.1 for the try that lands after it)
+    eleven = deliver_with_retries(2000, max_tries=11, seed=4, partition=(2.0, 4.0))
+    assert eleven.delivered_share(2.0, 4.0) >= 0.9
+    assert (
+        deliver_with_retries(2000, max_tries=10, seed=4, partition=(2.0, 4.0)).delivered_share(
+            2.0, 2.01
+        )
+        == 0.0
+    )
+
+
+def test_delivered_share_refuses_an_empty_window() -> None:
+    """A window in which no request started is a ValueError."""
+    with pytest.raises(ValueError, match="no request started"):
+        deliver_with_retries(10, seed=1).delivered_share(5.0, 6.0)
+
+
+# "Your turn" checkers ---------------------------------------------------------------------------
+def reference_execute_once(request_id: int, execute: Any, done: dict[int, Any]) -> Any:
+    """The answer the lesson expects."""
+    if request_id not in done:
+        done[request_id] = execute()
+    return done[request_id]
+
+
+_GLOBAL_DONE: dict[int, Any] = {}
+
+
+def _no_memory(request_id: int, execute: Any, done: dict[int, Any]) -> Any:
+    return execute()
+
+
+def _none_for_repeats(request_id: int, execute: Any, done: dict[int, Any]) -> Any:
+    if request_id in done:
+        return None
+    done[request_id] = execute()
+    return done[request_id]
+
+
+def _a_global_dict(request_id: int, execute: Any, done: dict[int, Any]) -> Any:
+    if request_id not in _GLOBAL_DONE:
+        _GLOBAL_DONE[request_id] = execute()
+    return _GLOBAL_DONE[request_id]
+
+
+def _forgets_the_result(request_id: int, execute: Any, done: dict[int, Any]) -> Any:
+    if request_id not in done:
+        execute()
+        done[request_id] = True
+    return done[request_id]
+
+
+EXECUTE_ONCE_BUGS = {
+    "no memory": (_no_memory, "the retry of request 7 was executed again"),
+    "None for a repeat": (_none_for_repeats, "should get the first answer again"),
+    "a global dict": (_a_global_dict, "not in a global variable"),
+    "forgets the result": (_forgets_the_result, "return what execute() returned"),
+}
+
+
+def test_execute_once_checker_passes_the_reference_answer() -> None:
+    """The expected function passes and reports the lesson's payments."""
+    feedback = check_execute_once(reference_execute_once)
+    assert feedback.passed, feedback.message
+    assert "2000 of 2000 payments delivered, 2000 charged, 0 charged twice" in feedback.message
+
+
+@pytest.mark.parametrize("bug", sorted(EXECUTE_ONCE_BUGS), ids=str)
+def test_execute_once_checker_names_each_realistic_bug(bug: str) -> None:
+    """Each mistake gets its own message."""
+    _GLOBAL_DONE.clear()
+    func, message = EXECUTE_ONCE_BUGS[bug]
+    feedback = check_execute_once(func)
+    assert feedback.status == "wrong", feedback.message
+    assert message in feedback.message
+
+
+def test_execute_once_by_the_student_equals_the_built_in_key() -> None:
+    """deliver_with_retries with the reference execute_once matches dedup=True."""
+    keyed = deliver_with_retries(2000, max_tries=3, seed=4, dedup=True)
+    mine = deliver_with_retries(2000, max_tries=3, seed=4, execute_once=reference_execute_once)
+    assert (mine.delivered, mine.executed, mine.extra_executions) == (
+        keyed.delivered,
+        keyed.executed,
+        0,
+    )
+
+
+def reference_merge(current: Any, write: Any) -> Any:
+    """The answer the lesson expects."""
+    if current is None or write[0] > current[0]:
+        return write
+    return current
+
+
+MERGE_BUGS = {
+    "latest arrival": (lambda current, write: write, "keep (3, 'teal'), the higher sequence"),
+    "compares values": (
+        lambda current, write: (
+            write if current is None else max(current, write, key=lambda w: w[1])
+        ),
+        "compare the sequence numbers, not the values",
+    ),
+    "forgets None": (
+        lambda current, write: write if write[0] > current[0] else current,
+        "the first write arrives when the replica holds nothing yet",
+    ),
+    "returns the value": (
+        lambda current, write: (write if current is None or write[0] > current[0] else current)[1],
+        "merge(None, (1, 'blue')) should keep (1, 'blue'), got 'blue'",
+    ),
+}
+
+
+def test_merge_checker_passes_the_reference_answer_and_max() -> None:
+    """The expected rule passes, and so does max() on (seq, value) tuples."""
+    feedback = check_merge(reference_merge)
+    assert feedback.passed, feedback.message
+    assert "for all 20 of 20 seeds" in feedback.message
+    assert check_merge(lambda current, write: write if current is None else max(current, write))
+
+
+@pytest.mark.parametrize("bug", sorted(MERGE_BUGS), ids=str)
+def test_merge_checker_names_each_realistic_bug(bug: str) -> None:
+    """Each mistake gets its own message."""
+    func, message = MERGE_BUGS[bug]
+    feedback = check_merge(func)
+    assert feedback.status == "wrong", feedback.message
+    assert message in feedback.message
+
+
+def test_checkers_report_the_untouched_stubs() -> None:
+    """The lesson's stubs are "not done yet"."""
+
+    def stub(*args: Any) -> Any:
+        raise NotImplementedError
+
+    assert check_execute_once(stub).status == "not_done"
+    assert check_merge(stub).status == "not_done"
+
+
+def test_a_sequence_number_makes_the_replicas_agree_for_every_seed() -> None:
+    """Section 8: with the merge rule both replicas end with 20, whatever the order."""
+    for seed in range(20):
+        replicas = replicated_register(20, seed=seed, merge=reference_merge)
+        assert replicas.final == {"a": 20, "b": 20}
+
+
+# The lesson file: predictions, "Your turn", quiz, prose ------------------------------------------
+def _cells() -> list[Any]:
+    return list(nbformat.read(LESSON, as_version=4).cells)
+
+
+def _code() -> list[str]:
+    return [c.source for c in _cells() if c.cell_type == "code"]
+
+
+def _markdown() -> str:
+    return "\n".join(c.source for c in _cells() if c.cell_type == "markdown")
+
+
+PREDICTIONS = {
+    "arrived_share": "stream = send_stream(1000, loss=loss, seed=1)",
+    "heavy_tail_p99": "heavy = send_stream(10_000, delay=Delay.lognormal(0.024, 1.0), seed=2)",
+    "retries_in_partition": "cut = deliver_with_retries(",
+    "double_charges": "plain = deliver_with_retries(2000, max_tries=3, seed=4)",
+}
+
+
+def test_each_prediction_comes_right_before_the_cell_that_reveals_it() -> None:
+    """quiz.predict(...) is a cell of its own, and the next code cell reveals the answer."""
+    code = _code()
+    quiz = load_quiz("01_unreliable_networks")
+    assert sorted(PREDICTIONS) == sorted(p.id for p in quiz.predictions)
+    for prediction, reveal in PREDICTIONS.items():
+        call = f'quiz.predict("01_unreliable_networks", "{prediction}")'
+        index = next(i for i, source in enumerate(code) if call in source)
+        assert code[index].strip() == call
+        assert reveal in code[index + 1], (prediction, code[index + 1][:80])
+
+
+def test_prediction_and_quiz_answers_match_what_the_lesson_measures() -> None:
+    """Numeric answers agree with the runs and the formulas."""
+    quiz = load_quiz("01_unreliable_networks")
+    arrived = send_stream(1000, loss=0.10, seed=1).arrived_fraction * 100
+    share = quiz.prediction("arrived_share")
+    assert share.answer is not None and abs(arrived - share.answer) <= share.tolerance
+    double = quiz.prediction("double_charges")
+    extra = deliver_with_retries(2000, max_tries=3, seed=4).extra_executions
+    assert double.answer is not None and abs(extra - double.answer) <= double.tolerance
+    assert quiz.question("retries_delivery").answer == round(100 * (1 - 0.2**3), 1)
+    assert quiz.question("tail_fan_out").answer == round(100 * (1 - 0.99**20))
+
+
+def test_your_turn_cells_call_their_checkers_on_a_stub() -> None:
+    """Two "Your turn" cells, each a stub handed to its checker on the last line."""
+    turns = [source for source in _code() if "# Your turn" in source]
+    assert [source.strip().splitlines()[-1] for source in turns] == [
+        "check_execute_once(execute_once)",
+        "check_merge(merge)",
+    ]
+    assert all("raise NotImplementedError" in source for source in turns)
+
+
+def test_lesson_ends_with_its_quiz() -> None:
+    """The last code cell shows the lesson's quiz, which has 4 to 6 questions."""
+    assert _code()[-1].strip() == 'quiz.show("01_unreliable_networks")'
+    assert 4 <= len(load_quiz("01_unreliable_networks").questions) <= 6
+
+
+def test_lesson_prose_quotes_the_computed_numbers_and_corrected_facts() -> None:
+    """The numbers the prose states (checked above) and the facts issue 8 corrected."""
+    text = _markdown()
+    for claim in [
+        "**about 90 % of the messages arrive**",
+        "its p99 is about 4.3 times its median (102 ms against 24 ms)",
+        "the log-normal's p99 is about 246 ms, 10.4 times its median "
+        "and 2.4 times the exponential's p99",
+        "0.999²⁰⁰⁰ ≈ e⁻² ≈ 13.5 %",
+        "here seed 4 shows 100 %",
+        "Only 19.5 % of the requests that start during the partition get through",
+        "(97.5 % of those get through",
+        "It would take 11 tries 200 ms apart",
+        "3 × 3 × 3 = 27 calls",
+        "**about 50 messages arrive twice**",
+        "(4 − 2) / 0.25 = **8 messages**, numbers 8 to 15",
+        "≈ 1.103 times on average",
+        "**about one payment in ten is charged twice**",
+        "Reordered is then exactly 0",
+    ]:
+        assert claim in text, claim
+    # TCP, the end-to-end argument, where duplicates come from, LWW: issue 8, section 4
+    assert "Doesn't TCP fix all this?" in text and "end-to-end argument" in text
+    assert "Routers do not invent copies" in text and "a router retransmits" not in text
+    assert "last writer wins" in text and "Lesson 03 (data consistency)" in text
+    assert "cheap insurance" not in text
+    assert "may well show 100 %" not in text
+    assert "Lesson 02 (latency)" in text and "lesson 04, fault tolerance" in text
+    assert "labrpc" not in text  # lesson 00 says what labrpc is; no "much like this one"
