@@ -2,6 +2,8 @@
 
     bulkhead              storm(): a seeded storm of calls, cancellations and timeouts that
                           checks a student's Bulkhead for the limit, leaks and FIFO order
+    reliable_messaging    run_stream()/check_stream(): a sender and a receiver on the simulated
+                          network over many seeds; delivery, duplicates, order, budget; replay
     serverless_pipeline   orders, a database whose commits fail, the faulty pipeline run
     service_discovery     FakeRegistry and fake_registry_api(): stand-ins that let each part
                           of the discovery exercise be graded on its own

@@ -422,9 +422,13 @@ def _operations(history: History | Iterable[Operation], model: Model) -> list[Op
 
 
 def _check_one(
-    ops: Sequence[Operation], model: Model, max_states: int
+    ops: Sequence[Operation], model: Model, max_states: int, *, memo: bool = True
 ) -> tuple[bool, list[Operation], Operation | None, int]:
-    """The Wing and Gong search with memoization over the operations of one key."""
+    """The Wing and Gong search with memoization over the operations of one key.
+
+    ``memo=False`` turns the cache off (plain Wing and Gong), for the benchmark that
+    measures what the cache is worth; the result is the same, only slower.
+    """
     n = len(ops)
     if n == 0:
         return True, [], None, 0
@@ -463,7 +467,7 @@ def _check_one(
             if ok:
                 bits = linearized | (1 << i)
                 key = (bits, new_state)
-                if key not in cache:
+                if not memo or key not in cache:
                     cache.add(key)
                     if len(cache) > max_states:
                         raise HistoryError(
