@@ -332,6 +332,12 @@ def test_bad_arguments_are_refused_by_name(call: Callable[[], Any], message: str
         call()
 
 
+def test_the_scenarios_cannot_be_replaced_from_a_notebook() -> None:
+    """SCENARIOS is read-only: a submission cannot make the tests' network kinder."""
+    with pytest.raises(TypeError):
+        SCENARIOS["lossy"] = SCENARIOS["calm"]  # type: ignore[index]
+
+
 def test_a_custom_scenario_can_be_run() -> None:
     """run_stream accepts a Scenario object; describe() names its faults and limits."""
     tiny = Scenario("tiny", messages=5, loss=0.0, duplicate=0.5, budget=9, deadline=2, horizon=3)
@@ -377,10 +383,10 @@ def test_every_test_cell_has_a_docstring_visible_tests_and_hidden_tests() -> Non
         assert any(isinstance(node, ast.Assert | ast.For) for node in body), grade_id
         hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1]
         assert "range(100, 130)" in hidden or "range(300, 320)" in hidden, grade_id
-    delivery = next(
-        c for c in _grade_cells(_nb(SOLUTION)) if c.metadata.nbgrader.grade_id == "test_delivery"
-    )
-    assert "talks_only_over_the_network" in delivery.source.split("### BEGIN HIDDEN TESTS")[1]
+        # every hidden region checks the nodes talk only over the network, through the
+        # harness module (a submission may have redefined the names the visible tests use)
+        assert "_harness.talks_only_over_the_network(Sender, Receiver)" in hidden, grade_id
+        assert "_harness.check_stream(" in hidden and " check_stream(" not in hidden, grade_id
 
 
 def test_solution_regions_sit_inside_the_methods() -> None:
@@ -516,6 +522,26 @@ def ignores_acks() -> Any:
     return edit_cell(honest(SLUG), "impl_sender", "if s < expected or s == seq]", "if False]")
 
 
+def back_channel() -> Any:
+    """The sender hands payloads straight to the receiver's deliver, bypassing the network."""
+    nb = edit_cell(
+        honest(SLUG),
+        "impl_sender",
+        '        ctx.send(self.receiver, ("data", seq, payload))\n',
+        "        BACKDOOR[0](payload)\n",
+    )
+    nb = edit_cell(nb, "impl_sender", "        if seq in self.unacked:\n", "        if False:\n")
+    nb = edit_cell(
+        nb, "impl_sender", "class Sender(Node):", "BACKDOOR = []\n\n\nclass Sender(Node):"
+    )
+    return edit_cell(
+        nb,
+        "impl_receiver",
+        "        self.deliver = deliver\n",
+        "        self.deliver = deliver\n        BACKDOOR[:] = [deliver]\n",
+    )
+
+
 def unanswered() -> Any:
     """The untouched student copy."""
     return nbformat.read(EXERCISE, as_version=4)
@@ -532,6 +558,7 @@ SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
     "reset_on_restart": (reset_on_restart, {"test_crash_recovery"}),
     "gives_up": (gives_up, {"test_delivery", "test_crash_recovery"}),
     "ignores_acks": (ignores_acks, {"test_budget", "test_crash_recovery"}),
+    "back_channel": (back_channel, set(TESTS)),
 }
 
 

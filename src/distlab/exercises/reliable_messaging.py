@@ -35,8 +35,9 @@ from __future__ import annotations
 import linecache
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final
 
 from distlab.errors import SimulationError
@@ -108,16 +109,19 @@ class Scenario:
         )
 
 
-SCENARIOS: Final[dict[str, Scenario]] = {
-    "calm": Scenario("calm", loss=0.0, duplicate=0.0, delay=Delay.constant(0.010)),
-    "lossy": Scenario("lossy"),
-    # Every message outstanding during a 3 s outage is retried: a generous budget, which
-    # only a sender that never stops (or a receiver that stops acknowledging) exceeds.
-    "partition": Scenario("partition", partition=(0.8, 3.8), budget=12.0, deadline=20.0),
-    "crash": Scenario("crash", crash=(0.8, 3.8), budget=12.0, deadline=20.0),
-    # Sender and receiver cut apart for the whole run: nothing can be processed.
-    "cut": Scenario("cut", messages=20, partition=(0.0, 5.0), horizon=5.0, deadline=5.0),
-}
+# Read-only, so a submission cannot make the tests' scenarios easier.
+SCENARIOS: Final[Mapping[str, Scenario]] = MappingProxyType(
+    {
+        "calm": Scenario("calm", loss=0.0, duplicate=0.0, delay=Delay.constant(0.010)),
+        "lossy": Scenario("lossy"),
+        # Every message outstanding during a 3 s outage is retried: a generous budget, which
+        # only a sender that never stops (or a receiver that stops acknowledging) exceeds.
+        "partition": Scenario("partition", partition=(0.8, 3.8), budget=12.0, deadline=20.0),
+        "crash": Scenario("crash", crash=(0.8, 3.8), budget=12.0, deadline=20.0),
+        # Sender and receiver cut apart for the whole run: nothing can be processed.
+        "cut": Scenario("cut", messages=20, partition=(0.0, 5.0), horizon=5.0, deadline=5.0),
+    }
+)
 """The scenarios the exercise's tests run; ``run_stream`` also accepts a ``Scenario``."""
 
 
