@@ -26,7 +26,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from distlab.course.grading import BudgetedExecute, HideHiddenTestTracebacks
+from distlab.course.grading import BudgetedExecute, HideHiddenTestTracebacks, HideStudentOutputs
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821  (injected by traitlets)
 
@@ -86,16 +86,34 @@ c.LimitOutput.max_traceback = 50
 # autograded notebook as graded, hidden tests included. ClearHiddenTests removes the
 # hidden regions from the source; HideHiddenTestTracebacks first replaces the
 # traceback of a failed hidden test (which quotes the failing line) by its message.
+# Student code ran in the same kernel as the hidden tests and could have printed them
+# (a pre_run_cell hook sees every cell): HideStudentOutputs drops every output from
+# the first hidden test on except the tests' error messages, drops the outputs of
+# cells the student added, and takes nbgrader's markers out of the student's cells
+# (which would otherwise make ClearHiddenTests fail or cut the student's code).
 c.GenerateFeedback.preprocessors = [
+    HideStudentOutputs,
     GetGrades,
     HideHiddenTestTracebacks,
     ClearHiddenTests,
     CSSHTMLHeaderPreprocessor,
 ]
 
-# The grading sandbox hides, while an exercise is graded, the course modules that hold
-# the answer it asks for (a submission that imports one gets ImportError).
+# Student code runs in a throwaway sandbox per notebook (distlab.course.sandbox): its
+# own user, no network, a private /tmp and home, read-only Python, nothing of the
+# course folder, and these limits. `nbgrader autograde` uses it too (through
+# BudgetedExecute); where no sandbox can be made, grading refuses to run student code
+# unless `c.Sandbox.enabled = False` here (or `distlab grade --unsandboxed`).
+c.Sandbox.memory_mb = 512  # all its processes together, its /tmp and home included
+c.Sandbox.processes = 128  # processes and threads at once
+c.Sandbox.cpu_seconds = 60  # per process; the notebook's 40 s budget comes first
+c.Sandbox.file_size_mb = 64
+c.Sandbox.open_files = 256
+# The reference implementations an exercise asks students to write are hidden while
+# that exercise is graded: importing one raises ImportError. Add your exercise here:
+#     "exercise slug": ["distlab.patterns.<module>", ...],
 c.Sandbox.hidden_modules = {
+    "circuit_breaker": ["distlab.patterns.breaker"],
     # the consumer's error handling is QueueTrigger's; the idempotent store is the
     # example function's and lesson 10's
     "serverless_pipeline": [

@@ -9,6 +9,7 @@ Every exception carries the context a user needs to act on it.
     ├── HistoryError              a history cannot be checked for linearizability (names the op)
     ├── QuizDataError             a quiz file is invalid (names the file and the question)
     ├── GradingError              an exercise or submission cannot be graded (names it)
+    │   └── SandboxUnavailable    no grading sandbox on this machine (says why)
     ├── CircuitOpenError          a circuit breaker refused a call (carries retry_after)
     ├── BulkheadFullError         a bulkhead refused a call: no slot, queue full or wait too long
     ├── BulkheadTimeoutError      (also TimeoutError) a thread-pool bulkhead call took too long
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidEvent",
     "NoInstancesError",
     "QuizDataError",
+    "SandboxUnavailable",
     "ServiceCrash",
     "ServiceStartError",
     "SimulationError",
@@ -85,6 +87,10 @@ class QuizDataError(DistlabError):
 
 class GradingError(DistlabError):
     """An exercise or a submission cannot be graded; the message names it."""
+
+
+class SandboxUnavailable(GradingError):
+    """Student code cannot be run in a sandbox here; the message says what is missing."""
 
 
 class CircuitOpenError(DistlabError):

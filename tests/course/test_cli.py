@@ -23,7 +23,10 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.slow
 def test_distlab_grade_json_through_the_installed_command() -> None:
-    """`distlab grade EXERCISE NOTEBOOK --json` prints the documented shape and exits 0."""
+    """`distlab grade EXERCISE NOTEBOOK --json` prints the documented shape and exits 0.
+
+    The untouched release is graded in a sandbox and nothing in it needs review.
+    """
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     submitted = EXERCISE.read_bytes()
     done = subprocess.run(
@@ -36,8 +39,14 @@ def test_distlab_grade_json_through_the_installed_command() -> None:
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"exercise", "score", "max_score", "tests"}
+    assert set(result) == {"exercise", "score", "max_score", "tests", "integrity"}
     assert (result["exercise"], result["score"], result["max_score"]) == ("circuit_breaker", 0, 26)
+    assert result["integrity"] == {
+        "sandboxed": True,
+        "needs_review": False,
+        "review": [],
+        "limits": [],
+    }
     assert len(result["tests"]) == 12
     for test in result["tests"]:
         assert set(test) == {"grade_id", "points", "max_points", "passed"}

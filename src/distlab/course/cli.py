@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     grd.add_argument("notebook", type=Path)
     grd.add_argument("--json", action="store_true", help="print the result as JSON")
     grd.add_argument("--student", default="student", help="student id in the scratch gradebook")
+    grd.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="run the student's code as your own user, with your files and environment "
+        "(only where no sandbox can be made, and only for code you trust)",
+    )
 
     gall = sub.add_parser("grade-all", help="autograde every submission in _grading/submitted/")
     gall.add_argument("--exercise", default=None, help="grade only this exercise")
@@ -122,21 +128,13 @@ def _check(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     if not args.notebook.is_file():  # before anything slow starts
         raise GradingError(f"no such file: {args.notebook}")
-    from distlab.course.kernelpool import KernelPool
+    from distlab.course.grading import Course, Grader, read_notebook
 
-    # The kernel boots while nbgrader is imported and the exercise prepared.
-    pool = KernelPool(1, env={"NBGRADER_EXECUTION": "autograde"}, limit=1)
-    try:
-        from distlab.course.grading import Course, Grader, read_notebook
-
-        course = Course(args.course)
-        course.notebooks(args.exercise)  # unknown exercise: exit 2 before any work
-        read_notebook(args.notebook)
-        grader = Grader(course, pool=pool)  # from here on the grader closes the pool
-    except BaseException:
-        pool.close()  # no kernel left running
-        raise
-    with grader:
+    course = Course(args.course)
+    course.notebooks(args.exercise)  # unknown exercise: exit 2 before any work
+    read_notebook(args.notebook)
+    # One kernel, started (in its sandbox) when the exercise is prepared.
+    with Grader(course, pool=1, sandbox=not args.unsandboxed) as grader:
         report = grader.grade(args.exercise, args.notebook, student=args.student)
     if args.json:
         print(json.dumps(report.to_json()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import nbformat
@@ -49,11 +50,16 @@ def test_tracebacks_of_cells_with_hidden_tests_are_cut_to_the_message() -> None:
 
 def test_kernels_from_sets_the_pool_only_inside_the_block() -> None:
     """The slot BudgetedExecute reads is reset afterwards, even when the block raises."""
-    pool: Any = object()
+    pool: Any = SimpleNamespace(sandboxed=True)
     with pytest.raises(RuntimeError), kernels_from(pool):
-        assert execute._ACTIVE_POOL is pool
+        assert execute._ACTIVE is not None
+        assert execute._ACTIVE.pool is pool
+        assert execute._ACTIVE.sandboxed is True  # the pool decides
         raise RuntimeError("grading failed")
-    assert execute._ACTIVE_POOL is None
+    assert execute._ACTIVE is None
+    with kernels_from(None, sandboxed=False):
+        assert execute._ACTIVE.sandboxed is False  # type: ignore[union-attr]
+    assert execute._ACTIVE is None
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,12 @@ Everything here drives nbgrader's own Python classes (``GenerateAssignment``,
     course    the course folder and its configuration; release() writes exercises/
     execute   the preprocessors nbgrader_config.py plugs in (BudgetedExecute, ...)
     grader    Grader: autograde submissions, gradebook cache, kernels started ahead
+    integrity the checks that flag a forged result (static scan, canary, gradebook)
     check     check_notebook(): the student's run of the visible tests
-    reports   TestResult, GradeReport, CheckReport
+    reports   TestResult, GradeReport, CheckReport, Integrity
+
+Student code runs in sandboxes: :mod:`distlab.course.sandbox` (beside this package, so
+that the command line can start a kernel before nbgrader is imported).
 """
 
 from distlab.course.grading.check import CHECK_ENV, check_notebook
@@ -19,15 +23,22 @@ from distlab.course.grading.course import (
     read_notebook,
     release,
 )
-from distlab.course.grading.execute import BudgetedExecute, HideHiddenTestTracebacks, kernels_from
+from distlab.course.grading.execute import (
+    BudgetedExecute,
+    HideHiddenTestTracebacks,
+    HideStudentOutputs,
+    kernels_from,
+    pop_integrity,
+)
 from distlab.course.grading.grader import (
     DEFAULT_STUDENT,
     Grader,
     autograde_kernel_pool,
     submissions,
 )
-from distlab.course.grading.reports import CheckReport, GradeReport, TestResult
+from distlab.course.grading.reports import CheckReport, GradeReport, Integrity, TestResult
 from distlab.course.kernelpool import KernelPool
+from distlab.course.sandbox import Sandbox
 
 __all__ = [
     "CHECK_ENV",
@@ -39,12 +50,16 @@ __all__ = [
     "GradeReport",
     "Grader",
     "HideHiddenTestTracebacks",
+    "HideStudentOutputs",
+    "Integrity",
     "KernelPool",
+    "Sandbox",
     "TestResult",
     "autograde_kernel_pool",
     "check_notebook",
     "find_course_root",
     "kernels_from",
+    "pop_integrity",
     "read_notebook",
     "release",
     "submissions",

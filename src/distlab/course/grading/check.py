@@ -73,7 +73,8 @@ def check_notebook(
             pp.enforce_metadata = False
         nb, resources = pp.preprocess(nb, resources)
     executor = BudgetedExecute(config=config, log=_log)
-    with kernels_from(pool), nbgrader_utils.setenv(**CHECK_ENV):
+    # The student runs their own notebook on their own machine: no sandbox.
+    with kernels_from(pool, sandboxed=False), nbgrader_utils.setenv(**CHECK_ENV):
         nb, resources = executor.preprocess(nb, resources)
     tests = []
     problems = []

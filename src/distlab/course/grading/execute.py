@@ -4,7 +4,14 @@
   shorter timeouts once a submission is known to hang, and a kernel that comes back
   (definitions replayed) after a submission kills or wedges it, so one bad submission
   can neither stall nor crash the grading of the others;
-* :class:`HideHiddenTestTracebacks`, so feedback never quotes a hidden test.
+* :class:`HideHiddenTestTracebacks`, so feedback never quotes a hidden test, and
+  :class:`HideStudentOutputs`, so feedback shows nothing a student's code printed once
+  hidden tests had run (a hook could have printed their source).
+
+While autograding, :class:`BudgetedExecute` also runs the kernel in a sandbox (see
+:mod:`distlab.course.sandbox`) and checks the integrity of the result
+(:mod:`distlab.course.grading.integrity`); what it finds is kept as an
+:class:`~distlab.course.grading.reports.Integrity` for :func:`pop_integrity`.
 """
 
 from __future__ import annotations
@@ -12,38 +19,112 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import nbformat
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float
 
+from distlab.course.grading.integrity import (
+    canary_cells,
+    canary_verdict,
+    gradebook_changes,
+    gradebook_fingerprint,
+    scan_cells,
+)
+from distlab.course.grading.reports import Integrity, _docstring_line
 from distlab.course.kernelpool import KernelPool
+from distlab.course.sandbox import (
+    SANDBOX_WORKDIR,
+    KernelSandbox,
+    Sandbox,
+    SandboxedKernelManager,
+)
 
-__all__ = ["BudgetedExecute", "HideHiddenTestTracebacks", "kernels_from"]
+__all__ = [
+    "BudgetedExecute",
+    "HideHiddenTestTracebacks",
+    "HideStudentOutputs",
+    "kernels_from",
+    "pop_integrity",
+]
 
 
-# The pool handed to BudgetedExecute: nbgrader instantiates preprocessors itself from
-# the classes listed in the config, so a module-level slot is the one way to give them
-# a shared object. Set only inside `kernels_from` (while a Grader autogrades or a
-# check runs).
-_ACTIVE_POOL: KernelPool | None = None
+@dataclass(frozen=True)
+class _Kernels:
+    pool: KernelPool | None
+    sandboxed: bool | None  # None: as the configuration says (c.Sandbox.enabled)
+    prefetch: bool
+
+
+# Where BudgetedExecute gets its kernels: nbgrader instantiates preprocessors itself
+# from the classes listed in the config, so a module-level slot is the one way to give
+# them a shared object. Set only inside `kernels_from` (while a Grader autogrades or a
+# check runs); nbgrader's own commands leave it empty.
+_ACTIVE: _Kernels | None = None
+# What autograding found, per (student, assignment, notebook), until pop_integrity().
+_INTEGRITY: dict[tuple[str, str, str], Integrity] = {}
+_INTEGRITY_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def kernels_from(pool: KernelPool | None) -> Iterator[None]:
-    """Make every :class:`BudgetedExecute` run in this block take its kernel from ``pool``."""
-    global _ACTIVE_POOL
-    _ACTIVE_POOL = pool
+def kernels_from(
+    pool: KernelPool | None, *, sandboxed: bool | None = None, prefetch: bool = True
+) -> Iterator[None]:
+    """Make every :class:`BudgetedExecute` run in this block take its kernel from ``pool``.
+
+    Args:
+        pool: where kernels come from (None: each executor starts its own).
+        sandboxed: without a pool, whether an executor's own kernel runs in a sandbox
+            (None: ``c.Sandbox.enabled``). With a pool, the pool decides.
+        prefetch: let the pool start a kernel for the next notebook.
+    """
+    global _ACTIVE
+    _ACTIVE = _Kernels(pool, pool.sandboxed if pool is not None else sandboxed, prefetch)
     try:
         yield
     finally:
-        _ACTIVE_POOL = None
+        _ACTIVE = None
+
+
+def pop_integrity(student: str, assignment: str, notebook: str) -> Integrity | None:
+    """Return (and forget) what autograding found about one notebook, if it ran."""
+    with _INTEGRITY_LOCK:
+        return _INTEGRITY.pop((student, assignment, notebook), None)
+
+
+def _instructor_cells(info: dict[str, Any]) -> dict[str, tuple[bool, str]] | None:
+    """``grade_id -> (locked, source)`` of a notebook's recorded cells, from the gradebook."""
+    try:
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            return {c.name: (bool(c.locked), str(c.source)) for c in notebook.source_cells}
+    except (KeyError, MissingEntry):
+        return None
+
+
+def _exit_status(km: Any) -> int | None:
+    """The exit status of the kernel process of ``km`` (None: running or unknown)."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    with contextlib.suppress(Exception):
+        return process.poll() if process is not None else None
+    return None
+
+
+# Errors a limit shows up as, in a cell's output, and the limit's name.
+_LIMIT_ERRORS = {
+    "[Errno 27] File too large": "file_size_mb",
+    "[Errno 24] Too many open files": "open_files",
+}
 
 
 def _drop(msg: Any) -> None:
@@ -69,6 +150,14 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
     * While a :class:`Grader` with a :class:`KernelPool` runs it, the kernel comes from the pool
       (started ahead of time while the previous notebook ran) instead of being started
       here; it is moved into the notebook's folder first (set by :class:`Grader`).
+    * The kernel runs in a sandbox (:mod:`distlab.course.sandbox`): the pool's, or one
+      made here from ``c.Sandbox`` when nbgrader's own ``autograde`` runs it. Without
+      one (``c.Sandbox.enabled = False``, ``distlab grade --unsandboxed``) it runs as
+      this process's user, and every report says so.
+    * While autograding (not while checking), the student's cells are scanned, two
+      canary cells run after the last cell, and the gradebook is read before and
+      after: see :mod:`distlab.course.grading.integrity`. A notebook with findings is
+      flagged in the gradebook; :func:`pop_integrity` returns them.
     """
 
     notebook_budget = Float(
@@ -86,27 +175,149 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
     _setup: list[str]
     _iopub_timeout: float = 4.0
     _cwd: str = ""
+    _deaths: list[int]
+    _budget_running: bool = False
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> Any:
         """Execute the notebook's cells within the budget; see the class docstring."""
         self._started = time.monotonic()
+        self._budget_running = False
         self._timed_out = False
         self._setup = []
         self._iopub_timeout = self.iopub_timeout
         self.timeout_func = self._cell_timeout
-        path = (resources or {}).get("metadata", {}).get("path") or os.getcwd()
+        self._deaths = []
+        resources = resources if resources is not None else {}
+        path = resources.get("metadata", {}).get("path") or os.getcwd()
         self._cwd = os.path.abspath(path)
+        info = resources.get("nbgrader", {})
+        grading = "db_url" in info and "student" in info
+        active = _ACTIVE
+        pool = active.pool if active is not None else None
+        sandboxed = active.sandboxed if active is not None else None
+        if sandboxed is None:
+            sandboxed = bool(Sandbox(config=self.config).enabled) and km is None
+        box: KernelSandbox | None = None
         pooled = None
-        pool = _ACTIVE_POOL
+        owned = None
         if km is None and pool is not None:
-            pooled = km = pool.take(self._cwd)
+            pooled = km = pool.take(self._cwd, prefetch=active is None or active.prefetch)
+            box = getattr(km, "sandbox", None)
+        elif km is None and sandboxed:
+            settings = Sandbox(config=self.config)
+            box = settings.make(str(info.get("assignment", "")), env=self._kernel_env())
+            box.stage(self._cwd)
+            owned = km = SandboxedKernelManager(box)
+        if box is not None:
+            self._cwd = SANDBOX_WORKDIR  # where a restarted kernel goes back to
+        review: list[str] = []
+        before = None
+        canary = None
+        if grading:
+            instructor = _instructor_cells(info) or {}
+            review += scan_cells(nb, {k: src for k, (locked, src) in instructor.items() if locked})
+            before = gradebook_fingerprint(str(info["db_url"]))
+            tests = [c for c in nb.cells if nbgrader_utils.is_grade(c) and c.cell_type == "code"]
+            canary = canary_cells(_docstring_line(tests[-1].source) if tests else "")
+            nb.cells.extend(canary.cells)
+        limits: list[str] = []
         try:
-            return super().preprocess(nb, resources, km=km)
-        finally:
-            if pooled is not None:
+            try:
+                nb, resources = super().preprocess(nb, resources, km=km)
+            finally:
+                executed = nb.cells[-len(canary.cells) :] if canary is not None else []
+                if canary is not None:
+                    del nb.cells[-len(canary.cells) :]
+                current: Any = getattr(self, "km", None)
+                status = _exit_status(current) if current is not None else None
+                if status is not None:
+                    self._deaths.append(status)
                 self._stop_client()
-                KernelPool.discard(pooled)
+                if pooled is not None:
+                    KernelPool.discard(pooled)
+                elif owned is not None:
+                    with contextlib.suppress(Exception):
+                        run_sync(owned.shutdown_kernel)(now=True)
+                if box is not None:
+                    limits += box.limits_hit()
+                    box.close()
                 self.km = None
+        finally:
+            if box is not None and not box.closed:
+                box.close()
+        if grading:
+            if canary is not None:
+                review += canary_verdict(canary, executed)
+            review += gradebook_changes(before, gradebook_fingerprint(str(info["db_url"])))
+            limits += self._limits_from(nb, box)
+            integrity = Integrity(
+                sandboxed=box is not None, review=tuple(review), limits=tuple(limits)
+            )
+            key = (str(info["student"]), str(info["assignment"]), str(info["notebook"]))
+            with _INTEGRITY_LOCK:
+                _INTEGRITY[key] = integrity
+            self._record(info, integrity)
+        return nb, resources
+
+    async def async_start_new_kernel_client(self) -> Any:
+        """Connect to the kernel; the notebook's budget starts once the first one is ready.
+
+        Booting a kernel (in its sandbox) is the grader's cost, not the submission's.
+        A kernel restarted after the submission killed it does not restart the budget.
+        """
+        client = await super().async_start_new_kernel_client()
+        if not self._budget_running:
+            self._budget_running = True
+            self._started = time.monotonic()
+        return client
+
+    # nbclient binds its sync wrapper to its own coroutine: rebind it to the override.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _kernel_env(self) -> dict[str, str]:
+        """What nbgrader tells a kernel it starts (NBGRADER_EXECUTION, ...)."""
+        return {k: v for k, v in os.environ.items() if k.startswith("NBGRADER_")}
+
+    def _limits_from(self, nb: Any, box: KernelSandbox | None) -> list[str]:
+        """The limits that the outputs and the kernel's deaths show were hit."""
+        if box is None:
+            return []
+        hits = []
+        if any(s in (-signal.SIGXCPU, 128 + signal.SIGXCPU) for s in self._deaths):
+            hits.append(f"CPU time limit ({box.limits.cpu_seconds} s per process)")
+        texts = [
+            str(o.get("evalue", ""))
+            for cell in nb.cells
+            if cell.get("cell_type") == "code"
+            for o in cell.get("outputs", [])
+            if o.get("output_type") == "error"
+        ]
+        names = {
+            "file_size_mb": f"file size limit ({box.limits.file_size_mb} MiB)",
+            "open_files": f"open files limit ({box.limits.open_files})",
+        }
+        for marker, limit in _LIMIT_ERRORS.items():
+            if any(marker in text for text in texts):
+                hits.append(names[limit])
+        return hits
+
+    def _record(self, info: dict[str, Any], integrity: Integrity) -> None:
+        """Log what was found, and flag the notebook in the gradebook for review."""
+        where = f"{info['student']}/{info['assignment']}/{info['notebook']}"
+        if not integrity.sandboxed:
+            self.log.warning("%s was graded without a sandbox", where)
+        for limit in integrity.limits:
+            self.log.warning("%s hit the %s", where, limit)
+        if not integrity.review:
+            return
+        self.log.warning("%s needs review: %s", where, "; ".join(integrity.review))
+        # Written by the grader, after the kernel is gone: the formgrader shows the flag.
+        with contextlib.suppress(Exception), Gradebook(info["db_url"]) as gb:
+            submitted = gb.find_submission_notebook(
+                info["notebook"], info["assignment"], info["student"]
+            )
+            submitted.flagged = True
+            gb.db.commit()
 
     def _remaining(self) -> float:
         if self.notebook_budget <= 0:
@@ -207,6 +418,9 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
 
     def _restart_dead_kernel(self) -> None:
         assert self.km is not None
+        status = _exit_status(self.km)
+        if status is not None:
+            self._deaths.append(status)
         self._stop_client()
         run_sync(self.km.restart_kernel)(now=True)
         self.start_new_kernel_client()
@@ -257,3 +471,61 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):  # type: ignore[misc]
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+_MARKER_NOTE = "# (a line with an nbgrader marker was taken out of this feedback)"
+
+
+class HideStudentOutputs(NbGraderPreprocessor):  # type: ignore[misc]
+    """Keep feedback free of anything a student's code could have printed about hidden tests.
+
+    Student code runs in the kernel that runs the hidden tests, and a hook it installs
+    (``pre_run_cell``) sees every cell's source. So in feedback:
+
+    * the outputs of cells the student added are dropped (and their nbgrader
+      metadata, which only the gradebook's cells may carry);
+    * from the first test cell with hidden tests on, every output is dropped except
+      the error messages of test cells (tracebacks are cut by
+      :class:`HideHiddenTestTracebacks`);
+    * lines of the student's cells that carry nbgrader's hidden-test markers are taken
+      out, so ``ClearHiddenTests`` neither fails on them nor removes the student's code.
+
+    Put it first in ``GenerateFeedback.preprocessors``. Which cells are the student's
+    is read from the gradebook (a cell whose id and source match a locked cell there
+    is the instructor's).
+    """
+
+    def preprocess(self, nb: Any, resources: Any) -> Any:
+        """Filter the outputs and sources of every cell; see the class docstring."""
+        recorded = _instructor_cells(resources.get("nbgrader", {})) or {}
+        hidden_seen = False
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            grade_id = meta.get("grade_id")
+            entry = recorded.get(grade_id) if grade_id else None
+            instructor = entry is not None and entry[0] and entry[1] == cell.source
+            if entry is None and "nbgrader" in cell.get("metadata", {}):
+                del cell.metadata["nbgrader"]  # a cell the gradebook does not know
+            if not instructor:
+                lines = cell.source.split("\n")
+                if any(_is_marker(line) for line in lines):
+                    cell.source = "\n".join(
+                        _MARKER_NOTE if _is_marker(line) else line for line in lines
+                    )
+            if cell.cell_type != "code":
+                continue
+            is_test = instructor and nbgrader_utils.is_grade(cell)
+            if is_test and "BEGIN HIDDEN TESTS" in cell.source:
+                hidden_seen = True
+            if entry is None:
+                cell.outputs = []
+            elif hidden_seen:
+                keep = is_test or (instructor and not nbgrader_utils.is_solution(cell))
+                cell.outputs = [
+                    o for o in cell.get("outputs", []) if keep and o.output_type == "error"
+                ]
+        return nb, resources
+
+
+def _is_marker(line: str) -> bool:
+    return "HIDDEN TESTS" in line

@@ -1,8 +1,10 @@
 """Autograde submissions through nbgrader's own ``Autograde`` and gradebook.
 
 :class:`Grader` grades in this process, in a scratch course directory or in the course
-itself, and reuses what can be reused: the prepared gradebook (cached between runs) and
-kernels started ahead of time (:class:`distlab.course.kernelpool.KernelPool`).
+itself, and reuses what can be reused: the prepared gradebook (cached between runs,
+outside the course folder, checked against its hash) and kernels started ahead of time
+(:class:`distlab.course.kernelpool.KernelPool`), each in a sandbox of its own
+(:mod:`distlab.course.sandbox`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -21,6 +23,7 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde, GenerateAssignment
 from nbgrader.coursedir import CourseDirectory
+from traitlets.config import Config
 
 from distlab.course.grading.course import (
     CONFIG_FILE,
@@ -29,7 +32,7 @@ from distlab.course.grading.course import (
     _run_converter,
     read_notebook,
 )
-from distlab.course.grading.execute import kernels_from
+from distlab.course.grading.execute import kernels_from, pop_integrity
 from distlab.course.grading.reports import (
     GradeReport,
     TestResult,
@@ -37,9 +40,17 @@ from distlab.course.grading.reports import (
     _failure_message,
 )
 from distlab.course.kernelpool import KernelPool
-from distlab.errors import GradingError
+from distlab.course.sandbox import KernelSandbox, Sandbox, sandbox_problem
+from distlab.errors import GradingError, SandboxUnavailable
 
-__all__ = ["DEFAULT_STUDENT", "Grader", "autograde_kernel_pool", "submissions"]
+__all__ = [
+    "AUTOGRADE_ENV",
+    "DEFAULT_STUDENT",
+    "Grader",
+    "autograde_kernel_pool",
+    "cache_dir",
+    "submissions",
+]
 
 DEFAULT_STUDENT = "student"
 
@@ -56,17 +67,27 @@ class Grader:
 
     By default everything happens in a scratch course directory, so grading a single
     file touches nothing of the course. With ``in_place=True`` the course's own
-    submitted/autograded folders and gradebook are used (``distlab grade-all``), so
-    ``nbgrader generate_feedback`` and ``nbgrader export`` can follow.
+    submitted/autograded folders and gradebook are used, so ``nbgrader
+    generate_feedback`` and ``nbgrader export`` can follow.
+
+    Every kernel runs in a sandbox of its own, set up from the course's ``c.Sandbox``
+    settings (the modules the exercise asks students to write are hidden there).
 
     Args:
         course: the course whose solutions and settings are used.
-        pool: start kernels ahead of time, the first one at once: pass the number of
-            notebooks that will be graded (an int), True when unknown, or a
-            :class:`KernelPool` already started (see :func:`autograde_kernel_pool`); the
-            grader closes it.
+        pool: start kernels ahead of time: pass the number of notebooks that will be
+            graded (an int), True when unknown, or a :class:`KernelPool` already
+            started (see :func:`autograde_kernel_pool`); the grader closes it. An int or
+            True starts the first kernel when an exercise is first prepared.
         in_place: grade in the course folder itself instead of a scratch copy.
         workdir: keep the scratch course here instead of in a temporary folder.
+        sandbox: run student code in sandboxes (False: as this process's user, which
+            every report then says).
+        worker: this grader's number among graders running at once (its sandboxes
+            run as user ``c.Sandbox.first_uid + worker``).
+
+    Raises:
+        SandboxUnavailable: with ``sandbox=True`` on a machine that cannot make sandboxes.
     """
 
     def __init__(
@@ -76,9 +97,25 @@ class Grader:
         pool: bool | int | KernelPool = False,
         in_place: bool = False,
         workdir: Path | None = None,
+        sandbox: bool = True,
+        worker: int = 1,
     ) -> None:
+        if sandbox:
+            problem = sandbox_problem()
+            if problem is not None:
+                if isinstance(pool, KernelPool):
+                    pool.close()
+                raise SandboxUnavailable(
+                    f"cannot grade in a sandbox: {problem}; to grade anyway, trusting the "
+                    "code with your files and environment: --unsandboxed"
+                )
+        if worker < 1:
+            raise ValueError(f"worker must be >= 1, got {worker!r}")
         self.course = course
         self.in_place = in_place
+        self.sandboxed = sandbox
+        self.worker = worker
+        self.settings = Sandbox(config=Config(course.config))
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="distlab-grade-")
@@ -101,13 +138,16 @@ class Grader:
                 "feedback_directory": "feedback",
             }
         self._prepared: set[str] = set()
-        self._pool: KernelPool | None = None
+        self._pool: KernelPool | None = None  # given: serves every exercise
+        self._pools: dict[str, KernelPool] = {}  # started here: one per exercise
+        self._pool_wanted = False  # start pools here, one per exercise
+        self._pool_limit: int | None = None
         _quiet_logs()
         if isinstance(pool, KernelPool):
             self._pool = pool
         elif pool:
-            # Started now, the first kernel boots while the assignment is prepared.
-            self._pool = autograde_kernel_pool(None if pool is True else int(pool))
+            self._pool_wanted = True
+            self._pool_limit = None if pool is True else int(pool)
 
     def __enter__(self) -> Grader:
         return self
@@ -120,6 +160,9 @@ class Grader:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+        for started in self._pools.values():
+            started.close()
+        self._pools.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -157,11 +200,36 @@ class Grader:
         coursedir = self.coursedir(exercise, student)
         return Path(coursedir.format_path(getattr(coursedir, step), student, exercise))
 
+    def sandbox_factory(self, exercise: str) -> Callable[[], KernelSandbox]:
+        """Return what makes one sandbox for a kernel that grades ``exercise``."""
+        settings = self.settings
+        worker = self.worker
+
+        def make() -> KernelSandbox:
+            return settings.make(exercise, worker=worker, env=AUTOGRADE_ENV)
+
+        return make
+
+    def _pool_for(self, exercise: str) -> KernelPool | None:
+        if self._pool is not None:
+            return self._pool
+        if not self._pool_wanted:
+            return None
+        if exercise not in self._pools:
+            factory = self.sandbox_factory(exercise) if self.sandboxed else None
+            self._pools[exercise] = autograde_kernel_pool(self._pool_limit, sandbox=factory)
+        return self._pools[exercise]
+
     def prepare(self, exercise: str) -> None:
-        """Record ``exercise``'s solution notebooks in the gradebook (once per grader)."""
+        """Record ``exercise``'s solution notebooks in the gradebook (once per grader).
+
+        With a pool of kernels, the first kernel for ``exercise`` starts first, so it
+        boots while the exercise is prepared.
+        """
         if exercise in self._prepared:
             return
         self.course.notebooks(exercise)  # raises GradingError for an unknown exercise
+        self._pool_for(exercise)
         cached = None
         if not self.in_place:
             dst = self.root / "solutions" / exercise
@@ -174,8 +242,9 @@ class Grader:
             )
             cached = self._cached_gradebook(exercise)
         gradebook = self.scratch / "gradebook.db"
-        if cached is not None and cached.is_file() and not gradebook.exists():
-            shutil.copyfile(cached, gradebook)
+        verified = _verified_cache(cached) if cached is not None else None
+        if verified is not None and not gradebook.exists():
+            shutil.copyfile(verified, gradebook)
             self._prepared.add(exercise)
             return
         coursedir = self.coursedir(exercise)
@@ -184,18 +253,7 @@ class Grader:
         _run_converter(converter)
         if cached is not None and not self._prepared:
             # Only a gradebook that holds this one exercise and nothing else is reusable.
-            # Written under a unique name, then renamed: a concurrent `distlab grade`
-            # reads either no copy or a complete one; a failed copy leaves nothing behind.
-            with contextlib.suppress(OSError):
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                fd, partial = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
-                os.close(fd)
-                try:
-                    shutil.copyfile(gradebook, partial)
-                    os.replace(partial, cached)
-                finally:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(partial)
+            _store_cache(gradebook, cached)
         self._prepared.add(exercise)
 
     def _cached_gradebook(self, exercise: str) -> Path:
@@ -204,18 +262,21 @@ class Grader:
         Preparing an exercise (generate_assignment into a new gradebook) costs seconds,
         the same seconds every time. The copy is keyed by everything it depends on: the
         solution files, the course configuration (``generate_assignment``'s settings
-        shape the recorded cells) and the nbgrader version.
+        shape the recorded cells) and the nbgrader version. It lives outside the course
+        folder (``$XDG_CACHE_HOME/distlab/gradebooks``), and the name of the file holding
+        it also carries the hash of its content, checked before every use.
         """
         import nbgrader
 
         digest = hashlib.sha256()
         digest.update(f"{nbgrader.__version__}\0{self.course.course_id}\0".encode())
+        digest.update(str(self.course.root).encode() + b"\0")
         digest.update((self.course.root / CONFIG_FILE).read_bytes())
         for path in sorted((self.course.solutions_dir / exercise).rglob("*")):
             if path.is_file() and ".ipynb_checkpoints" not in path.parts:
                 digest.update(path.relative_to(self.course.solutions_dir).as_posix().encode())
                 digest.update(path.read_bytes())
-        return self.course.root / "_grading" / "cache" / f"{exercise}-{digest.hexdigest()[:16]}.db"
+        return cache_dir() / f"{exercise}-{digest.hexdigest()[:16]}"
 
     def grade(
         self, exercise: str, notebook: Path | str, student: str = DEFAULT_STUDENT
@@ -288,7 +349,7 @@ class Grader:
         converter.create_student = True
         error = ""
         try:
-            with kernels_from(self._pool):
+            with kernels_from(self._pool_for(exercise), sandboxed=self.sandboxed):
                 _run_converter(converter)
         except GradingError as exc:
             error = str(exc)
@@ -358,16 +419,73 @@ class Grader:
             max_score=sum(t.max_points for t in tests),
             tests=tuple(tests),
             error=error,
+            integrity=pop_integrity(student, exercise, notebook_id),
         )
 
 
-def autograde_kernel_pool(limit: int | None = None) -> KernelPool:
+# What nbgrader tells the kernels it autogrades with.
+AUTOGRADE_ENV = {"NBGRADER_EXECUTION": "autograde"}
+
+
+def autograde_kernel_pool(
+    limit: int | None = None, *, sandbox: Callable[[], KernelSandbox] | None = None
+) -> KernelPool:
     """Start a :class:`KernelPool` of kernels set up like nbgrader's autograde kernels.
 
     Args:
         limit: how many notebooks it will serve (None: unknown).
+        sandbox: makes the sandbox of each kernel (see :meth:`Grader.sandbox_factory`);
+            None: unsandboxed kernels.
     """
-    return KernelPool(1, env={"NBGRADER_EXECUTION": "autograde"}, limit=limit)
+    return KernelPool(1, env=AUTOGRADE_ENV, limit=limit, sandbox=sandbox)
+
+
+def cache_dir() -> Path:
+    """The folder of distlab's caches: ``$XDG_CACHE_HOME/distlab`` (``~/.cache/distlab``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "distlab" / "gradebooks"
+
+
+def _content_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _verified_cache(key: Path) -> Path | None:
+    """Return a cached gradebook for ``key`` whose content matches its hash, if any.
+
+    A copy whose content no longer matches the hash in its name (changed after it was
+    written, by accident or on purpose) is never used, and is removed.
+    """
+    for candidate in sorted(key.parent.glob(f"{key.name}-*.db")):
+        expected = candidate.stem.rsplit("-", 1)[-1]
+        try:
+            ok = _content_hash(candidate) == expected
+        except OSError:
+            continue
+        if ok:
+            return candidate
+        _log.warning("ignoring %s: its content does not match its hash", candidate)
+        with contextlib.suppress(OSError):
+            candidate.unlink()
+    return None
+
+
+def _store_cache(gradebook: Path, key: Path) -> None:
+    """Keep a copy of ``gradebook`` for ``key``, named with its content hash.
+
+    Written under a unique name, then renamed: a concurrent `distlab grade` reads
+    either no copy or a complete one; a failed copy leaves nothing behind.
+    """
+    with contextlib.suppress(OSError):
+        key.parent.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=key.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            shutil.copyfile(gradebook, partial)
+            os.replace(partial, key.parent / f"{key.name}-{_content_hash(Path(partial))}.db")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
 
 
 def submissions(course: Course) -> Iterator[tuple[str, str, Path]]:

@@ -11,7 +11,50 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckReport", "GradeReport", "TestResult"]
+__all__ = ["CheckReport", "GradeReport", "Integrity", "TestResult"]
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """How far a grade can be trusted: the sandbox, the limits hit, reasons to review.
+
+    Attributes:
+        sandboxed: the student's code ran in a sandbox.
+        review: why a person should look at the submission (empty: nothing found);
+            never changes the score.
+        limits: the sandbox limits the submission hit (its later tests may have failed
+            because of them).
+    """
+
+    sandboxed: bool = True
+    review: tuple[str, ...] = ()
+    limits: tuple[str, ...] = ()
+
+    @property
+    def needs_review(self) -> bool:
+        """True when something was found."""
+        return bool(self.review)
+
+    def lines(self) -> list[str]:
+        """Return the report lines: a warning, the limits hit, the reasons to review."""
+        out = []
+        if not self.sandboxed:
+            out.append(
+                "warning: graded without a sandbox (the code ran as the grader's user, "
+                "with its files and environment)"
+            )
+        out += [f"limit hit: {limit}" for limit in self.limits]
+        out += [f"needs review: {reason}" for reason in self.review]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the ``integrity`` part of ``distlab grade --json``."""
+        return {
+            "sandboxed": self.sandboxed,
+            "needs_review": self.needs_review,
+            "review": list(self.review),
+            "limits": list(self.limits),
+        }
 
 
 @dataclass(frozen=True)
@@ -50,6 +93,8 @@ class GradeReport:
         tests: one entry per graded test cell, in notebook order.
         error: why nbgrader could not autograde the notebook (then no test counts as
             passed, and each says so), empty when it was graded.
+        integrity: the sandbox, limits hit and reasons to review (None: the notebook
+            was not executed, e.g. nbgrader failed before it ran).
     """
 
     exercise: str
@@ -59,6 +104,12 @@ class GradeReport:
     max_score: float
     tests: tuple[TestResult, ...] = field(default_factory=tuple)
     error: str = ""
+    integrity: Integrity | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        """True when the integrity checks found something (the score stands)."""
+        return self.integrity is not None and self.integrity.needs_review
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``--json`` shape of ``distlab grade``."""
@@ -75,6 +126,7 @@ class GradeReport:
                 }
                 for t in self.tests
             ],
+            "integrity": (self.integrity or Integrity()).to_json(),
         }
 
     def lines(self) -> list[str]:
@@ -84,6 +136,8 @@ class GradeReport:
             outcome = "passed" if t.passed else (t.message or "failed")
             out.append(f"{t.grade_id}  {_points(t.points)}/{_points(t.max_points)}  {outcome}")
         out.append(f"score: {_points(self.score)} / {_points(self.max_score)}")
+        if self.integrity is not None:
+            out += self.integrity.lines()
         return out
 
 
