@@ -71,6 +71,8 @@ class Services:
         env: extra environment for every service (e.g. ``{"DISTLAB_FAULTS": "..."}``).
         ready_timeout: seconds to wait for every ``/readyz``.
         quiet: send the services' output to log files in ``data_dir`` instead of the terminal.
+        registry: start the discovery registry (False: services find each other at fixed
+            addresses, ``DISTLAB_USERS_URL`` and ``DISTLAB_CATALOG_URL``).
 
     Attributes:
         urls: the base URL of each service, e.g. ``urls["orders"]``.
@@ -90,8 +92,9 @@ class Services:
         env: Mapping[str, str] | None = None,
         ready_timeout: float = 30.0,
         quiet: bool = True,
+        registry: bool = True,
     ) -> None:
-        names = [*SERVICES, *(("registry",) if _has_registry() else ())]
+        names = [*SERVICES, *(("registry",) if registry and _has_registry() else ())]
         if ports == "auto":
             chosen = {name: free_port() for name in names}
         elif isinstance(ports, Mapping):
