@@ -126,4 +126,11 @@ c.Sandbox.hidden_modules = {
     # nothing to hide: the course has no reference sender or receiver, and the tests run
     # on the harness in distlab.exercises.reliable_messaging, which must stay importable
     "reliable_messaging": [],
+    # the orders service is what students write; lesson 05 shows its saga
+    "ecommerce": [
+        "distlab.services.ecommerce.orders",
+        "distlab.services.ecommerce.remote",
+        "distlab.services.ecommerce.inprocess",
+        "distlab.lessons.microservices",
+    ],
 }

@@ -30,6 +30,7 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -51,6 +52,7 @@ __all__ = [
     "Settings",
     "Span",
     "error",
+    "loop_clock",
     "open_database",
     "service_app",
 ]
@@ -238,6 +240,14 @@ class Span:
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
     """Return the JSON error every service answers with: ``{"error": message, **extra}``."""
     return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def loop_clock() -> float:
+    """Return the running event loop's time (virtual under ``distlab.run``), else monotonic."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 def _new_request_id() -> str:

@@ -33,88 +33,16 @@ import httpx
 from fastapi import FastAPI
 from starlette.applications import Starlette
 
-from distlab.errors import ServiceCrash
 from distlab.patterns.bulkhead import Bulkhead
 from distlab.patterns.discovery import DiscoveryClient, ServiceRegistry, create_registry_app
 from distlab.services.ecommerce import catalog, consistency, orders, users
 from distlab.services.ecommerce.common import Database, Span
+from distlab.services.ecommerce.hosting import Borrowed, HostRouter, Server
 from distlab.services.ecommerce.orders import Checkpoint, loop_clock
 from distlab.services.ecommerce.remote import Resolver
 from distlab.sim.faults import FaultyTransport
 
-__all__ = ["HostRouter", "Server", "Shop"]
-
-
-class Server(httpx.AsyncBaseTransport):
-    """One in-process server (it stands for a process) serving one ASGI app.
-
-    Args:
-        name: its host name, e.g. ``catalog-1``.
-        app: the ASGI app it serves.
-
-    A stopped server refuses connections (``httpx.ConnectError``). An app that raises
-    :class:`distlab.errors.ServiceCrash` while serving crashes the server: that request's
-    caller sees the connection drop (``httpx.RemoteProtocolError``) and the server is
-    stopped until :meth:`start` (with a new app: a restart).
-    """
-
-    def __init__(self, name: str, app: Starlette) -> None:
-        self.name = name
-        self.app = app
-        self.running = True
-        self.crashes = 0
-        self._transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-
-    def stop(self) -> None:
-        """Stop serving: new connections are refused."""
-        self.running = False
-
-    def start(self, app: Starlette | None = None) -> None:
-        """Serve again, with ``app`` (a restarted process) or the same app."""
-        if app is not None:
-            self.app = app
-            self._transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        self.running = True
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Serve ``request`` with the app, unless the server is stopped or crashes."""
-        if not self.running:
-            raise httpx.ConnectError(
-                f"connection refused: {self.name} is not running", request=request
-            )
-        try:
-            return await self._transport.handle_async_request(request)
-        except ServiceCrash as crash:
-            self.running = False
-            self.crashes += 1
-            raise httpx.RemoteProtocolError(
-                f"{self.name} crashed ({crash}): server disconnected without an answer",
-                request=request,
-            ) from None
-
-
-class HostRouter(httpx.AsyncBaseTransport):
-    """Send each request to the transport registered for its host (``http://catalog-1/...``).
-
-    An unknown host is a refused connection (``httpx.ConnectError``).
-    """
-
-    def __init__(self, routes: Mapping[str, httpx.AsyncBaseTransport] | None = None) -> None:
-        self.routes: dict[str, httpx.AsyncBaseTransport] = dict(routes or {})
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Route ``request`` by ``request.url.host``."""
-        transport = self.routes.get(request.url.host)
-        if transport is None:
-            raise httpx.ConnectError(
-                f"connection refused: no host {request.url.host!r}", request=request
-            )
-        return await transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """Close every route's transport (waits for duplicated requests still in flight)."""
-        for transport in self.routes.values():
-            await transport.aclose()
+__all__ = ["Shop"]
 
 
 class Shop:
@@ -210,13 +138,14 @@ class Shop:
             "checkpoint": checkpoint,
         }
         # Service discovery, in-process: the registry is an ASGI app like the services.
-        self.registry = ServiceRegistry(ttl=30.0, clock=loop_clock)
+        # No heartbeats run in-process: a day-long lease keeps the instances listed.
+        self.registry = ServiceRegistry(ttl=86_400.0, clock=loop_clock)
         self.servers["registry"] = Server("registry", create_registry_app(self.registry))
         for service, hosts in self.instances.items():
             for host in hosts:
                 self.registry.register(service, host, f"http://{host}")
         self._registry_http = httpx.AsyncClient(
-            transport=_Borrowed(HostRouter({"registry": self.servers["registry"]})),
+            transport=Borrowed(HostRouter({"registry": self.servers["registry"]})),
             base_url="http://registry",
         )
         self.discovery = DiscoveryClient(
@@ -268,7 +197,7 @@ class Shop:
             timeout: seconds the client waits for an answer, or None.
         """
         return httpx.AsyncClient(
-            transport=_Borrowed(self.transports["orders"]),
+            transport=Borrowed(self.transports["orders"]),
             base_url="http://orders",
             timeout=timeout,
         )
@@ -278,7 +207,7 @@ class Shop:
         if host not in self.servers:
             raise ValueError(f"no server {host!r}; servers: {sorted(self.servers)}")
         return httpx.AsyncClient(
-            transport=_Borrowed(HostRouter(self.servers)), base_url=f"http://{host}"
+            transport=Borrowed(HostRouter(self.servers)), base_url=f"http://{host}"
         )
 
     async def add_user(self, name: str, email: str) -> int:
@@ -360,13 +289,3 @@ class _ServiceRouter(httpx.AsyncBaseTransport):
         for name, transport in self.transports.items():
             if name != "orders":
                 await transport.aclose()
-
-
-class _Borrowed(httpx.AsyncBaseTransport):
-    """Use a transport without closing it when the client closes (the shop owns it)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self.inner.handle_async_request(request)

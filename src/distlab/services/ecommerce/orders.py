@@ -45,7 +45,6 @@ import json
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -62,6 +61,7 @@ from distlab.services.ecommerce.common import (
     Database,
     Settings,
     error,
+    loop_clock,
     open_database,
     service_app,
 )
@@ -112,14 +112,6 @@ _KEY_HEADER = Annotated[
         description="unique per order: a retry with the same key never places a second order",
     ),
 ]
-
-
-def loop_clock() -> float:
-    """Return the running event loop's time (virtual under ``distlab.run``), else monotonic."""
-    try:
-        return asyncio.get_running_loop().time()
-    except RuntimeError:
-        return time.monotonic()
 
 
 def reservation_id(order_id: int, attempt: int) -> str:
