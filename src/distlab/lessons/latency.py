@@ -690,4 +690,4 @@ def check_hedged_latency(hedged_latency: Callable[[float, float, float], float])
             math.isclose(got, expected, abs_tol=1e-9),
             f"hedged_latency({first}, {second}, {after}) should be {expected}, got {got!r}: {why}",
         )
-    return "a hedge sent after the p95 answers the slow 5 % (first, second and ties checked)"
+    return "checked with no hedge, a winning hedge, and a first copy that still wins"
