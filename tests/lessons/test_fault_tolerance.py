@@ -69,6 +69,9 @@ CALLS = [
     'split = failover(fault="partition", seed=1)',
     'r = failover(fault="partition", guard=guard, seed=1)',
     'crash = failover(fault="crash", guard="lease", seed=1)',
+    'quick = failover(fault="partition", timeout=0.3, seed=1)',
+    "row = [recovering_server(b, seed=seed) for b in strategies[1:]]",
+    "longer = catch_up(120, retained=20_000)",
     "runs = [recovering_server(backoff, seed=1) for backoff in strategies]",
     "layered = retry_amplification(layers=3, tries=3, requests=100)",
     "top_only = retry_amplification(layers=3, tries=3, retry_layers=[0], requests=100)",
@@ -249,6 +252,15 @@ def test_a_partition_makes_two_primaries() -> None:
     assert split.stale_writes == 41
     assert round(split.split_brain, 1) == 4.0
     assert (split.served_by("a"), split.served_by("b")) == (101, 90)
+
+
+def test_a_quicker_timeout_starts_the_split_brain_sooner() -> None:
+    """Try it: timeout 0.3 s, b promotes at 5.3 s, 47 stale writes (one per 0.1 s to the heal)."""
+    quick = failover(fault="partition", timeout=0.3, seed=1)
+    promoted = quick.primaries[1][0]
+    assert round(promoted, 1) == 5.3
+    assert 0 <= quick.stale_writes - round((10.0 - promoted) / 0.1) <= 1
+    assert quick.stale_writes == 47
 
 
 def test_fencing_keeps_the_data_and_a_lease_keeps_one_leader() -> None:
@@ -470,6 +482,21 @@ def test_catch_up_matches_the_theory(
     assert round(report.caught_up_after, 2) == quoted
 
 
+def test_replaying_a_long_log_can_cost_more_than_a_snapshot() -> None:
+    """Try it: 20,000 entries kept, 120 s down: 12,000 replayed in 13.64 s, no snapshot."""
+    longer = catch_up(120, retained=20_000)
+    assert (longer.snapshot, longer.missing) == (False, 12_000)
+    assert abs(longer.caught_up_after - catch_up_theory(12_000)) <= 0.102
+    assert round(longer.caught_up_after, 2) == 13.64
+    assert longer.caught_up_after > catch_up(120).caught_up_after
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_exponential_needs_about_234_seconds_on_every_seed(seed: int) -> None:
+    """Try it: without jitter the last client is served after about 234 s whatever the seed."""
+    assert round(recovering_server(exponential(0.1, 10), seed=seed).done_at) == 234
+
+
 def test_the_catch_up_rate_is_the_quoted_980_a_second() -> None:
     """100 entries per round trip of 2 ms plus 100 ms of applying: 980 a second."""
     assert round(100 / (0.002 + 100 / 1000)) == 980
@@ -580,5 +607,9 @@ def test_lesson_prose_quotes_the_computed_numbers() -> None:
         "gains about 980 entries per second",
         "6,000 entries behind",
         "takes **11.15 s** whatever the downtime, **the same after 120 s**",
+        "stale writes grow from 41 to 47",
+        "promotes itself at 5.3 s instead of 6 s",
+        "exponential backoff without jitter needs about 234 s every time",
+        "replays all 12,000 missed entries and needs **13.64 s**, longer than the 11.15 s",
     ]:
         assert claim in text, claim
