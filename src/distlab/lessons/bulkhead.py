@@ -485,7 +485,7 @@ def fairness(
     mean_service: float = 0.1,
     duration: float = 60.0,
     max_wait: float = 5.0,
-    poll: float = 0.01,
+    poll: float = 0.02,
     seed: int = 7,
 ) -> FairnessResult:
     """Poisson callers (``rate`` per s) against ``slots`` slots, 90 % busy by default.
