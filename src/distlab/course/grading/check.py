@@ -103,15 +103,18 @@ def check_notebook(
 def _deleted_tests(course: Course, nb: Any) -> list[str]:
     """Return the grade ids of test cells of ``nb``'s exercise that ``nb`` lacks.
 
-    The exercise is the solution notebook that shares a graded cell with ``nb``.
+    The exercise is the solution notebook that shares the most graded cells with ``nb``
+    (exercises may reuse a test name such as ``test_validation``).
     """
     found = {c.metadata.nbgrader.grade_id for c in nb.cells if nbgrader_utils.is_grade(c)}
+    best: list[str] = []
+    shared = 0
     for exercise in course.exercises():
         for path in sorted((course.solutions_dir / exercise).glob("*.ipynb")):
             source = nbformat.read(path, as_version=4)
             expected = [
                 c.metadata.nbgrader.grade_id for c in source.cells if nbgrader_utils.is_grade(c)
             ]
-            if found & set(expected):
-                return [grade_id for grade_id in expected if grade_id not in found]
-    return []
+            if len(found & set(expected)) > shared:
+                best, shared = expected, len(found & set(expected))
+    return [grade_id for grade_id in best if grade_id not in found]
