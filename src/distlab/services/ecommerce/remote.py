@@ -156,8 +156,10 @@ class Remote:
             else:
                 # httpx enforces its timeouts on real sockets only; asyncio.timeout makes
                 # the limit hold over any transport (in-process ones too), in virtual time.
+                # It fires a little after httpx's own, so that a transport that can tell a
+                # connect timeout (nothing sent) from a read timeout gets to say which.
                 try:
-                    async with asyncio.timeout(self.timeout):
+                    async with asyncio.timeout(self.timeout * 1.1):
                         response = await self.client.request(
                             method, url, json=json, headers=headers, timeout=self.timeout
                         )
