@@ -134,3 +134,25 @@ def test_the_command_leaves_sys_modules_as_it_found_it(
     capsys.readouterr()
     assert ("rfc3987_syntax" in sys.modules) == had
     assert sys.modules.get("rfc3987_syntax", True) is not None
+
+
+def test_grade_refuses_without_a_sandbox_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where no sandbox can be made: exit 2, the reason, and the way out (--unsandboxed)."""
+    import distlab.course.grading.grader as grader
+
+    monkeypatch.setattr(grader, "sandbox_problem", lambda: "bubblewrap is not installed")
+    assert main(["grade", "circuit_breaker", str(EXERCISE)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot grade in a sandbox: bubblewrap is not installed" in err
+    assert "--unsandboxed" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_grade_unsandboxed_warns_on_the_report(capsys: pytest.CaptureFixture[str]) -> None:
+    """--unsandboxed grades as this user, and the report says so."""
+    assert main(["grade", "circuit_breaker", str(EXERCISE), "--unsandboxed"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "score: 0 / 26"
+    assert lines[-1].startswith("warning: graded without a sandbox")

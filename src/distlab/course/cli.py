@@ -6,7 +6,8 @@ Usage::
     distlab check NOTEBOOK                  run the visible tests, say what to fix
     distlab grade EXERCISE NOTEBOOK [--json]
                                             autograde one submitted notebook
-    distlab grade-all [--exercise NAME]     autograde _grading/submitted/*/*/
+    distlab grade-all [--exercise NAME] [--workers N]
+                                            autograde _grading/submitted/*/*/ in parallel
 
 Exit status: 0 when the command did its job (``grade`` exits 0 whatever the score;
 ``check`` exits 1 when a visible test fails; ``grade-all`` exits 1 when a submission
@@ -22,6 +23,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from distlab.errors import GradingError
 
@@ -65,6 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     gall = sub.add_parser("grade-all", help="autograde every submission in _grading/submitted/")
     gall.add_argument("--exercise", default=None, help="grade only this exercise")
     gall.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    gall.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="submissions graded at once, each worker in sandboxes of its own "
+        "(default: one per core)",
+    )
+    gall.add_argument(
+        "--unsandboxed",
+        action="store_true",
+        help="run the students' code as your own user, with your files and environment",
+    )
     return parser
 
 
@@ -146,7 +160,7 @@ def _grade(args: argparse.Namespace) -> int:
 def _grade_all(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from distlab.course.grading import Course, Grader, submissions
+    from distlab.course.grading import Course, grade_all, submissions
 
     course = Course(args.course)
     if args.exercise is not None:
@@ -155,30 +169,55 @@ def _grade_all(args: argparse.Namespace) -> int:
     if not jobs:
         print(f"nothing to grade in {course.submitted_dir}")
         return EXIT_OK
-    notebooks = sum(len(course.notebooks(exercise)) for _, exercise, _ in jobs)
+    bar: Any = None
+
+    def progress(graded: Any) -> None:
+        nonlocal bar
+        if bar is None:  # created once the workers run: no thread before they fork
+            bar = tqdm(
+                total=len(jobs),
+                desc="grading",
+                unit="submission",
+                disable=args.no_progress,
+                file=sys.stderr,
+            )
+        bar.update(1)
+
+    try:
+        results = grade_all(
+            course, jobs, workers=args.workers, sandbox=not args.unsandboxed, progress=progress
+        )
+    finally:
+        if bar is not None:
+            bar.close()
     lines: list[str] = []
     not_graded = 0
-    with Grader(course, pool=notebooks, in_place=True) as grader:
-        for student, exercise, _folder in tqdm(
-            jobs, desc="grading", unit="submission", disable=args.no_progress, file=sys.stderr
-        ):
-            try:
-                reports = grader.grade_submission(student, exercise)
-            except Exception as exc:  # one submission must never stop the grading of the rest
-                not_graded += 1
-                lines.append(f"{student}  {exercise}  not graded: {type(exc).__name__}: {exc}")
-                continue
-            score = sum(r.score for r in reports)
-            max_score = sum(r.max_score for r in reports)
-            line = f"{student}  {exercise}  {score:g} / {max_score:g}"
-            errors = [r.error for r in reports if r.error]
-            if errors:
-                not_graded += 1
-                line += f"  (not graded: {errors[0]})"
-            lines.append(line)
+    for graded in results:
+        if not graded.reports:
+            not_graded += 1
+            lines.append(f"{graded.student}  {graded.exercise}  not graded: {graded.error}")
+            continue
+        line = f"{graded.student}  {graded.exercise}  {graded.score:g} / {graded.max_score:g}"
+        errors = [r.error for r in graded.reports if r.error]
+        if errors:
+            not_graded += 1
+            line += f"  (not graded: {errors[0]})"
+        if graded.limits:
+            line += f"  (limit hit: {'; '.join(graded.limits)})"
+        if graded.review:
+            line += "  NEEDS REVIEW"
+        lines.append(line)
     print("\n".join(lines))
-    graded = len(jobs) - not_graded
-    print(f"graded {graded} submissions; gradebook: {course.coursedir().db_url}")
+    graded_count = len(jobs) - not_graded
+    print(f"graded {graded_count} submissions; gradebook: {course.coursedir().db_url}")
+    if args.unsandboxed:
+        print("warning: graded without a sandbox: the code ran as your user, with your files")
+    flagged = [g for g in results if g.review]
+    if flagged:
+        print(f"{len(flagged)} need review (the score stands; flagged in the gradebook):")
+        for graded in flagged:
+            print(f"  {graded.student}  {graded.exercise}:")
+            print("\n".join(f"    - {reason}" for reason in graded.review))
     if not_graded:
         print(f"{not_graded} not graded (see above)", file=sys.stderr)
     return EXIT_FAILED if not_graded else EXIT_OK

@@ -18,7 +18,7 @@ BIN = Path(sys.executable).parent
 
 
 def test_course_config_is_what_the_issue_asks_for() -> None:
-    """Folders, course id, a short cell timeout and a notebook budget under a minute."""
+    """Folders, course id, a short cell timeout, a notebook budget under a minute, a sandbox."""
     course = Course(REPO)
     cd = course.config.CourseDirectory
     assert (cd.source_directory, cd.release_directory) == ("solutions", "exercises")
@@ -29,11 +29,24 @@ def test_course_config_is_what_the_issue_asks_for() -> None:
     assert 1 <= course.config.Execute.timeout <= 10
     assert course.config.BudgetedExecute.notebook_budget < 60
     assert [p.__name__ for p in course.config.GenerateFeedback.preprocessors] == [
+        "HideStudentOutputs",
         "GetGrades",
         "HideHiddenTestTracebacks",
         "ClearHiddenTests",
         "CSSHTMLHeaderPreprocessor",
     ]
+    sandbox = course.config.Sandbox
+    assert sandbox.get("enabled", True) is True
+    assert sandbox.hidden_modules["circuit_breaker"] == ["distlab.patterns.breaker"]
+    assert sandbox.memory_mb <= 1024 and sandbox.processes >= 64
+
+
+def test_graders_sharing_a_course_leave_its_config_alone() -> None:
+    """coursedir() overrides apply to a copy: the course keeps its own folders."""
+    course = Course(REPO)
+    before = dict(course.config.CourseDirectory)
+    course.coursedir(root="/elsewhere", autograded_directory="autograded", db_url="sqlite://")
+    assert dict(course.config.CourseDirectory) == before
 
 
 def test_a_broken_course_config_is_named(

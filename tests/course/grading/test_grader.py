@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
+import os
 import re
 import shutil
 import sys
@@ -21,7 +23,7 @@ from distlab.course.cli import main
 from distlab.course.grading import Course, Grader, GradeReport
 from distlab.errors import GradingError
 from tests import REPO
-from tests.submissions import edit_cell
+from tests.submissions import edit_cell, insert_before
 from tests.submissions import honest as _honest
 
 SOLUTION = REPO / "solutions" / "circuit_breaker" / "circuit_breaker.ipynb"
@@ -150,24 +152,38 @@ def test_nbgrader_default_feedback_would_leak_hidden_tests(
 def test_grade_all_grades_the_submitted_folder_into_the_gradebook(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`distlab grade-all` autogrades _grading/submitted/*/*/ with a progress bar."""
+    """`distlab grade-all` autogrades _grading/submitted/*/*/ in parallel, lists what to review."""
     course = tmp_path / "course"
     course.mkdir()
     shutil.copy(REPO / "nbgrader_config.py", course)
     shutil.copytree(REPO / "solutions", course / "solutions")
-    for student, nb in (("alice", honest()), ("bob", nbformat.read(EXERCISE, as_version=4))):
+    mallory = insert_before(
+        nbformat.read(EXERCISE, as_version=4),
+        "test_opening",
+        "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
+    )
+    students = (("alice", honest()), ("bob", nbformat.read(EXERCISE, as_version=4)))
+    for student, nb in (*students, ("mallory", mallory)):
         folder = course / "_grading" / "submitted" / student / "circuit_breaker"
         folder.mkdir(parents=True)
         nbformat.write(nb, folder / "circuit_breaker.ipynb")
-    assert main(["--course", str(course), "grade-all"]) == 0
+    assert main(["--course", str(course), "grade-all", "--workers", "2"]) == 0
     captured = capsys.readouterr()
     assert "alice  circuit_breaker  26 / 26" in captured.out
     assert "bob  circuit_breaker  0 / 26" in captured.out
-    assert "2/2" in captured.err  # tqdm's progress bar
+    assert "mallory  circuit_breaker  26 / 26  NEEDS REVIEW" in captured.out
+    review = captured.out.split("1 need review (the score stands; flagged in the gradebook):\n")
+    assert review[1].startswith("  mallory  circuit_breaker:\n    - cell 7 (added) reaches")
+    assert "3/3" in captured.err  # tqdm's progress bar
     db_url = f"sqlite:///{course / '_grading' / 'gradebook.db'}"
     with Gradebook(db_url, "distlab") as gb:
         scores = {s.student.id: s.score for s in gb.assignment_submissions("circuit_breaker")}
-    assert scores == {"alice": 26, "bob": 0}
+        flagged = {
+            s.student.id: s.notebooks[0].flagged
+            for s in gb.assignment_submissions("circuit_breaker")
+        }
+    assert scores == {"alice": 26, "bob": 0, "mallory": 26}
+    assert flagged == {"alice": False, "bob": False, "mallory": True}
     autograded = course / "_grading" / "autograded" / "alice" / "circuit_breaker"
     assert (autograded / "circuit_breaker.ipynb").is_file()
     assert not (course / "exercises").exists()  # the release is left alone
@@ -189,10 +205,12 @@ def test_grade_all_grades_the_others_when_one_submission_fails(
     (submitted / "b_broken" / "circuit_breaker" / "circuit_breaker.ipynb").write_text('{"cells": [')
     grade_submission = Grader.grade_submission
 
-    def crash_for_a(self: Grader, student: str, exercise: str) -> list[GradeReport]:
+    def crash_for_a(
+        self: Grader, student: str, exercise: str, folder: Path | None = None
+    ) -> list[GradeReport]:
         if student == "a_crash":
             raise RuntimeError("grader bug")
-        return grade_submission(self, student, exercise)
+        return grade_submission(self, student, exercise, folder)
 
     monkeypatch.setattr(Grader, "grade_submission", crash_for_a)
     assert main(["--course", str(course), "grade-all", "--no-progress"]) == 1
@@ -247,3 +265,58 @@ def test_the_prepared_gradebook_cache_follows_solutions_and_config(tmp_path: Pat
     after_config = key()
     solution.write_text(solution.read_text().replace("failure_threshold", "threshold"))
     assert len({first, after_config, key()}) == 3
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_runs_the_kernel_in_a_sandbox_too(tmp_path: Path) -> None:
+    """nbgrader's own command runs BudgetedExecute, which makes the sandbox itself."""
+    import subprocess
+
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    shutil.copytree(REPO / "solutions", tmp_path / "solutions")
+    folder = tmp_path / "_grading" / "submitted" / "eve" / "circuit_breaker"
+    folder.mkdir(parents=True)
+    probe = "import os\nprint('uid', os.getuid(), 'cwd', os.getcwd())"
+    nbformat.write(insert_before(honest(), "test_opening", probe), folder / "circuit_breaker.ipynb")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    for args in (["generate_assignment", "circuit_breaker"], ["autograde", "circuit_breaker"]):
+        done = subprocess.run(
+            [str(BIN / "nbgrader"), *args, "--force"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    autograded = tmp_path / "_grading" / "autograded" / "eve" / "circuit_breaker"
+    nb = nbformat.read(autograded / "circuit_breaker.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "uid 60001 cwd /home/student/work" in printed
+    db_url = f"sqlite:///{tmp_path / '_grading' / 'gradebook.db'}"
+    with Gradebook(db_url, "distlab") as gb:
+        assert gb.find_submission("circuit_breaker", "eve").score == 26
+
+
+@pytest.mark.slow
+def test_a_cached_gradebook_that_changed_is_never_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache lives outside the course; a copy whose content changed is removed, not used."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course)
+    shutil.copytree(REPO / "solutions", course / "solutions")
+    with Grader(Course(course), sandbox=False) as grader:
+        grader.prepare("circuit_breaker")
+    cache = tmp_path / "cache" / "distlab" / "gradebooks"
+    (poisoned,) = cache.glob("circuit_breaker-*.db")
+    poisoned.write_bytes(poisoned.read_bytes() + b"every test passes")
+    with Grader(Course(course), sandbox=False) as grader:
+        grader.prepare("circuit_breaker")
+        assert (grader.scratch / "gradebook.db").read_bytes()[-17:] != b"every test passes"
+    assert not poisoned.exists()
+    (fresh,) = cache.glob("circuit_breaker-*.db")
+    assert fresh.stem.rsplit("-", 1)[1] == hashlib.sha256(fresh.read_bytes()).hexdigest()[:16]
+    assert not (course / "_grading" / "cache").exists()

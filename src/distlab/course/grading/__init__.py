@@ -7,6 +7,7 @@ Everything here drives nbgrader's own Python classes (``GenerateAssignment``,
     course    the course folder and its configuration; release() writes exercises/
     execute   the preprocessors nbgrader_config.py plugs in (BudgetedExecute, ...)
     grader    Grader: autograde submissions, gradebook cache, kernels started ahead
+    batch     grade_all(): a class in parallel, the course gradebook written here only
     integrity the checks that flag a forged result (static scan, canary, gradebook)
     check     check_notebook(): the student's run of the visible tests
     reports   TestResult, GradeReport, CheckReport, Integrity
@@ -15,6 +16,7 @@ Student code runs in sandboxes: :mod:`distlab.course.sandbox` (beside this packa
 that the command line can start a kernel before nbgrader is imported).
 """
 
+from distlab.course.grading.batch import Graded, default_workers, grade_all
 from distlab.course.grading.check import CHECK_ENV, check_notebook
 from distlab.course.grading.course import (
     CONFIG_FILE,
@@ -48,6 +50,7 @@ __all__ = [
     "CheckReport",
     "Course",
     "GradeReport",
+    "Graded",
     "Grader",
     "HideHiddenTestTracebacks",
     "HideStudentOutputs",
@@ -57,7 +60,9 @@ __all__ = [
     "TestResult",
     "autograde_kernel_pool",
     "check_notebook",
+    "default_workers",
     "find_course_root",
+    "grade_all",
     "kernels_from",
     "pop_integrity",
     "read_notebook",

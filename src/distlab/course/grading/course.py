@@ -9,6 +9,7 @@ Layout of a course (see ``nbgrader_config.py``)::
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import os
@@ -164,8 +165,12 @@ class Course:
         return sorted(p.stem for p in (self.solutions_dir / exercise).glob("*.ipynb"))
 
     def coursedir(self, **overrides: Any) -> CourseDirectory:
-        """Return nbgrader's ``CourseDirectory`` for this course, with trait overrides."""
-        config = Config(self.config)
+        """Return nbgrader's ``CourseDirectory`` for this course, with trait overrides.
+
+        The overrides apply to a copy: the course's own configuration is left as it is
+        (several graders share one course).
+        """
+        config = copy.deepcopy(self.config)
         for key, value in overrides.items():
             config.CourseDirectory[key] = value
         return CourseDirectory(config=config, log=_log)

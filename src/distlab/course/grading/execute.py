@@ -233,13 +233,15 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
                 if status is not None:
                     self._deaths.append(status)
                 self._stop_client()
+                if box is not None:
+                    box.kill()  # every process of the sandbox, before reading its counters
+                    limits += box.limits_hit()
                 if pooled is not None:
                     KernelPool.discard(pooled)
                 elif owned is not None:
                     with contextlib.suppress(Exception):
                         run_sync(owned.shutdown_kernel)(now=True)
                 if box is not None:
-                    limits += box.limits_hit()
                     box.close()
                 self.km = None
         finally:

@@ -140,6 +140,7 @@ class Grader:
         self._prepared: set[str] = set()
         self._pool: KernelPool | None = None  # given: serves every exercise
         self._pools: dict[str, KernelPool] = {}  # started here: one per exercise
+        self.prefetch = True  # let a pool start a kernel for the next notebook
         self._pool_wanted = False  # start pools here, one per exercise
         self._pool_limit: int | None = None
         _quiet_logs()
@@ -199,6 +200,11 @@ class Grader:
     def _path(self, step: str, student: str, exercise: str) -> Path:
         coursedir = self.coursedir(exercise, student)
         return Path(coursedir.format_path(getattr(coursedir, step), student, exercise))
+
+    def close_pools(self, keep: str | None = None) -> None:
+        """Shut down the kernels started ahead for every exercise but ``keep``."""
+        for exercise in [e for e in self._pools if e != keep]:
+            self._pools.pop(exercise).close()
 
     def sandbox_factory(self, exercise: str) -> Callable[[], KernelSandbox]:
         """Return what makes one sandbox for a kernel that grades ``exercise``."""
@@ -349,7 +355,8 @@ class Grader:
         converter.create_student = True
         error = ""
         try:
-            with kernels_from(self._pool_for(exercise), sandboxed=self.sandboxed):
+            pool = self._pool_for(exercise)
+            with kernels_from(pool, sandboxed=self.sandboxed, prefetch=self.prefetch):
                 _run_converter(converter)
         except GradingError as exc:
             error = str(exc)
