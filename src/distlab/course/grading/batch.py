@@ -217,25 +217,30 @@ def _run_workers(
         process.start()
         processes.append(process)
     running: dict[int, int] = {}  # worker -> index of the job it grades
-    finished = 0
+    pending = {index for index, _ in jobs}
+    died = _Outcome((), "", "the grading worker died")
     try:
-        while finished < len(jobs):
+        while pending:
             try:
                 kind, number, payload = done.get(timeout=1.0)
             except queue.Empty:
                 for number, process in enumerate(processes, start=1):
-                    if not process.is_alive() and number in running:
+                    if not process.is_alive() and running.get(number) in pending:
                         index = running.pop(number)
-                        finished += 1
-                        yield index, _Outcome((), "", "the grading worker died")
-                if not any(p.is_alive() for p in processes) and finished < len(jobs):
-                    break
+                        pending.discard(index)
+                        yield index, died
+                if not any(p.is_alive() for p in processes):
+                    # A worker that died before its "start" message got out took a job
+                    # with it: whatever is left was lost with a worker.
+                    for index in sorted(pending):
+                        yield index, died
+                    pending.clear()
                 continue
             if kind == "start":
                 running[number] = payload
             elif kind == "done":
                 running.pop(number, None)
-                finished += 1
+                pending.discard(payload[0])
                 yield payload
             else:  # a worker could not start or crashed between jobs
                 _log.error("grading worker %s stopped: %s", number, payload)
