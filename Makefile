@@ -1,7 +1,7 @@
 # distlab: two commands for everyone.
 #   make lab    install (once) and open the course in JupyterLab
 #   make test   install (once) and run every test
-# Other targets: services, bench, grade, exercises, clean-notebooks, lint, clean.
+# Other targets: services, bench, grade, exercises, student, clean-notebooks, lint, clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # Jupyter refuses to run as root without this flag (containers, CI machines).
 ROOT_FLAG := $(shell [ "$$(id -u)" = "0" ] && echo --allow-root)
 
-.PHONY: install lab test lint bench grade exercises services clean-notebooks check-notebooks clean
+.PHONY: install lab test lint bench grade exercises student services clean-notebooks check-notebooks clean
 
 install: $(STAMP)
 
@@ -48,6 +48,12 @@ grade: install
 
 exercises: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/distlab release
+
+# The copy that goes to students (no solutions, hidden tests, gradebook or history):
+# make student STUDENT_DIR=../distlab-student, then zip it or push it as its own repository.
+STUDENT_DIR ?= ../distlab-student
+student: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/distlab student-edition "$(STUDENT_DIR)"
 
 clean-notebooks: install
 	$(BIN)/python -m distlab.course.notebooks clean lessons solutions exercises quizzes

@@ -6,6 +6,7 @@ Usage::
     distlab check NOTEBOOK                  run the visible tests, say what to fix
     distlab grade EXERCISE NOTEBOOK [--json]
                                             autograde one submitted notebook
+    distlab student-edition DIR             the course without its answers, for students
     distlab grade-all [--exercise NAME] [--workers N]
                                             autograde _grading/submitted/*/*/ in parallel
 
@@ -64,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         "(only where no sandbox can be made, and only for code you trust)",
     )
 
+    edition = sub.add_parser(
+        "student-edition", help="write the course for students: no solutions, no hidden tests"
+    )
+    edition.add_argument("dest", type=Path, help="a new folder (outside the course)")
+
     gall = sub.add_parser("grade-all", help="autograde every submission in _grading/submitted/")
     gall.add_argument("--exercise", default=None, help="grade only this exercise")
     gall.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -101,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args)
         if args.command == "grade":
             return _grade(args)
+        if args.command == "student-edition":
+            return _student_edition(args)
         return _grade_all(args)
     except GradingError as exc:
         print(f"distlab {args.command}: {exc}", file=sys.stderr)
@@ -116,6 +124,16 @@ def _release(args: argparse.Namespace) -> int:
     course = Course(args.course)
     for path in release(course, args.exercises or None):
         print(f"wrote {path.relative_to(course.root)}")
+    return EXIT_OK
+
+
+def _student_edition(args: argparse.Namespace) -> int:
+    from distlab.course.grading import Course, student_edition
+
+    course = Course(args.course)
+    written = student_edition(course, args.dest)
+    print(f"wrote the student edition ({len(written)} files) to {args.dest}")
+    print("no solutions/, hidden tests, gradebook, grading config, tests or git history in it")
     return EXIT_OK
 
 

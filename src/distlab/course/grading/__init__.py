@@ -9,6 +9,7 @@ Everything here drives nbgrader's own Python classes (``GenerateAssignment``,
     grader    Grader: autograde submissions, gradebook cache, kernels started ahead
     batch     grade_all(): a class in parallel, the course gradebook written here only
     integrity the checks that flag a forged result (static scan, canary, gradebook)
+    edition   student_edition(): the course without its answers, for students
     check     check_notebook(): the student's run of the visible tests
     reports   TestResult, GradeReport, CheckReport, Integrity
 
@@ -25,6 +26,7 @@ from distlab.course.grading.course import (
     read_notebook,
     release,
 )
+from distlab.course.grading.edition import student_edition
 from distlab.course.grading.execute import (
     BudgetedExecute,
     HideHiddenTestTracebacks,
@@ -67,5 +69,6 @@ __all__ = [
     "pop_integrity",
     "read_notebook",
     "release",
+    "student_edition",
     "submissions",
 ]
