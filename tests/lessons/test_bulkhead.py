@@ -431,7 +431,6 @@ def test_fallback_checker_names_each_realistic_bug(answer: Any, says: str) -> No
     assert says in feedback.message
 
 
-@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 def test_fallback_checker_reports_the_stub_and_a_crash() -> None:
     """The untouched stub is 'not done yet'; a student's crash is named, never raised."""
 

@@ -936,6 +936,18 @@ def plot_rejections(
 
 
 # 5. The "Your turn" checkers ---------------------------------------------------------------
+class _Reviews:
+    """What ``fetch_reviews()`` returns: an awaitable that takes 50 ms.
+
+    Not a coroutine, so a student's code that calls ``fetch_reviews()`` and never awaits
+    it leaves no "coroutine was never awaited" warning behind.
+    """
+
+    def __await__(self) -> Any:
+        yield from asyncio.sleep(0.05).__await__()
+        return ["great product", "arrived late"]
+
+
 class _ReviewsDown(Exception):
     """The reviews service's own error (it must not be mistaken for a full bulkhead)."""
 
@@ -948,10 +960,9 @@ def check_fallback(reviews_or_fallback: Callable[..., Awaitable[Any]]) -> str:
         seen: list[Any] = []
         calls: list[str] = []
 
-        async def fetch() -> list[str]:
+        def fetch() -> _Reviews:
             calls.append("fetch")
-            await asyncio.sleep(0.05)
-            return ["great product", "arrived late"]
+            return _Reviews()
 
         free = Bulkhead(1, name="reviews")
         seen.append(await reviews_or_fallback(free, fetch))
