@@ -1,16 +1,19 @@
-"""Benchmark autograding: distlab's in-process batch against the nbgrader command line.
+"""Benchmark autograding: distlab's batches, with and without sandboxes, against nbgrader.
 
 Run it with ``.venv/bin/python benchmarks/bench_grading.py`` (or ``make bench``). It
 grades the same batch of honest circuit breaker submissions, side by side in one run:
 
-- ``distlab``: one :class:`distlab.course.grading.Grader` in this process (nbgrader's Autograde
-  and gradebook through its Python API, kernels started ahead of time), as
-  ``distlab grade-all`` does. Goal: at most 3 s per submission after start-up.
-- ``nbgrader``: ``nbgrader autograde circuit_breaker`` over the same batch, then one
-  ``nbgrader autograde --student`` call for a single submission.
+- ``distlab, 1 worker, unsandboxed``: what ``distlab grade-all`` did before the sandbox
+  (one process, kernels started ahead, as this user);
+- ``distlab, 1 worker, sandboxed``: the same with every kernel in its sandbox. The
+  difference per submission is what the sandbox costs (goal: at most 0.3 s);
+- ``distlab, N workers, sandboxed``: ``distlab grade-all`` as it runs now, one worker
+  per core (goal: the batch in at most half the nbgrader command's time);
+- ``nbgrader``: ``nbgrader autograde circuit_breaker`` over the same batch (the course's
+  config, so its kernels are sandboxed too), then one ``nbgrader autograde --student``;
 - ``distlab grade``: one call of the command for a single submission (goal: <= 10 s).
 
-Both sides use the course's ``nbgrader_config.py``, each in its own scratch copy of
+Every side uses the course's ``nbgrader_config.py``, each in its own scratch copy of
 the course. Figures are printed, not asserted: the machine is shared and noisy.
 Set ``DISTLAB_BENCH_SUBMISSIONS`` to grade a smaller batch (default 30).
 """
@@ -28,12 +31,13 @@ from typing import Any
 
 import nbformat
 
-from distlab.course.grading import Course, Grader
+from distlab.course.grading import Course, default_workers, grade_all, submissions
 
 REPO = Path(__file__).resolve().parent.parent
 EXERCISE = "circuit_breaker"
 SUBMISSIONS = int(os.environ.get("DISTLAB_BENCH_SUBMISSIONS", "30"))
-GOAL_PER_SUBMISSION = 3.0  # seconds, after start-up
+GOAL_SANDBOX_COST = 0.3  # seconds per submission, sandboxed minus unsandboxed
+GOAL_BATCH_RATIO = 0.5  # distlab grade-all / nbgrader autograde, same batch
 GOAL_SINGLE = 10.0  # seconds for one `distlab grade`
 
 
@@ -78,24 +82,16 @@ def _run(args: list[str], cwd: Path) -> float:
     return time.monotonic() - started
 
 
-def bench_distlab_batch(root: Path) -> dict[str, float]:
-    """Grade every submission under ``root`` with one in-process Grader."""
-    started = time.monotonic()
+def bench_distlab_batch(root: Path, *, workers: int, sandbox: bool) -> dict[str, float]:
+    """Grade every submission under ``root`` into the course, as ``distlab grade-all``."""
     course = Course(root)
-    jobs = [(s.name, s / EXERCISE) for s in sorted((root / "_grading" / "submitted").iterdir())]
-    with Grader(course, pool=len(jobs), in_place=True) as grader:
-        grader.prepare(EXERCISE)
-        ready = time.monotonic()
-        scores = [
-            sum(r.score for r in grader.grade_submission(student, EXERCISE)) for student, _ in jobs
-        ]
-        done = time.monotonic()
+    jobs = list(submissions(course))
+    started = time.monotonic()
+    results = grade_all(course, jobs, workers=workers, sandbox=sandbox)
+    total = time.monotonic() - started
+    scores = [g.score for g in results]
     assert all(score == 26 for score in scores), scores  # a benchmark of wrong grades is void
-    return {
-        "startup_s": ready - started,
-        "total_s": done - started,
-        "per_submission_s": (done - ready) / len(jobs),
-    }
+    return {"workers": workers, "total_s": total, "per_submission_s": total / len(jobs)}
 
 
 def bench_nbgrader_cli(root: Path) -> dict[str, float]:
@@ -122,28 +118,52 @@ def bench_distlab_grade_command(root: Path) -> float:
 
 def main() -> dict[str, Any]:
     """Run the benchmark, print the figures side by side and return them."""
+    workers = default_workers()
     with tempfile.TemporaryDirectory(prefix="distlab-bench-grading-") as tmp:
-        ours = bench_distlab_batch(_scratch_course(Path(tmp) / "distlab", SUBMISSIONS))
-        theirs = bench_nbgrader_cli(_scratch_course(Path(tmp) / "nbgrader", SUBMISSIONS))
-        single = bench_distlab_grade_command(Path(tmp) / "distlab")
+        base = Path(tmp)
+        plain = bench_distlab_batch(
+            _scratch_course(base / "plain", SUBMISSIONS), workers=1, sandbox=False
+        )
+        boxed = bench_distlab_batch(
+            _scratch_course(base / "boxed", SUBMISSIONS), workers=1, sandbox=True
+        )
+        parallel = bench_distlab_batch(
+            _scratch_course(base / "parallel", SUBMISSIONS), workers=workers, sandbox=True
+        )
+        theirs = bench_nbgrader_cli(_scratch_course(base / "nbgrader", SUBMISSIONS))
+        single = bench_distlab_grade_command(base / "boxed")
+    cost = boxed["per_submission_s"] - plain["per_submission_s"]
+    ratio = parallel["total_s"] / theirs["batch_total_s"]
     figures: dict[str, Any] = {
         "submissions": SUBMISSIONS,
-        "distlab_batch": ours,
+        "distlab_1_worker_unsandboxed": plain,
+        "distlab_1_worker_sandboxed": boxed,
+        "distlab_grade_all": parallel,
         "nbgrader_cli": theirs,
         "distlab_grade_command_s": single,
-        "speedup_per_submission": theirs["per_submission_s"] / ours["per_submission_s"],
+        "sandbox_cost_per_submission_s": cost,
+        "grade_all_over_nbgrader": ratio,
     }
     print(f"batch of {SUBMISSIONS} honest submissions, same config, same machine, same run")
     print(
-        f"  distlab (one process):   {ours['per_submission_s']:5.2f} s per submission "
-        f"after {ours['startup_s']:.1f} s start-up (goal <= {GOAL_PER_SUBMISSION:g} s)"
+        f"  distlab, 1 worker, unsandboxed:  {plain['per_submission_s']:5.2f} s per submission"
+        f" (batch {plain['total_s']:.0f} s, preparation included)"
     )
     print(
-        f"  nbgrader autograde CLI:  {theirs['per_submission_s']:5.2f} s per submission "
-        f"(batch {theirs['batch_total_s']:.0f} s, after generate_assignment "
+        f"  distlab, 1 worker, sandboxed:    {boxed['per_submission_s']:5.2f} s per submission"
+        f" (batch {boxed['total_s']:.0f} s)"
+    )
+    print(f"  sandbox cost: {cost:+.2f} s per submission (goal <= {GOAL_SANDBOX_COST:g} s)")
+    print(
+        f"  distlab grade-all, {workers} workers: {parallel['per_submission_s']:5.2f} s per "
+        f"submission (batch {parallel['total_s']:.0f} s)"
+    )
+    print(
+        f"  nbgrader autograde CLI:          {theirs['per_submission_s']:5.2f} s per submission"
+        f" (batch {theirs['batch_total_s']:.0f} s, after generate_assignment "
         f"{theirs['generate_assignment_s']:.1f} s)"
     )
-    print(f"  ratio nbgrader / distlab: {figures['speedup_per_submission']:.2f}x")
+    print(f"  grade-all / nbgrader: {ratio:.2f} of the time (goal <= {GOAL_BATCH_RATIO:g})")
     print("one submission")
     print(f"  distlab grade:            {single:5.2f} s (goal <= {GOAL_SINGLE:g} s)")
     print(f"  nbgrader autograde:       {theirs['single_submission_s']:5.2f} s")

@@ -290,3 +290,23 @@ def test_the_sandbox_runs_as_root_only_where_it_can() -> None:
     assert sandbox_problem() is None
     assert os.geteuid() == 0
     assert Path(sys.executable).exists()
+
+
+def test_the_readme_states_the_guarantees_and_the_limits_configured() -> None:
+    """The instructor section says what the sandbox guarantees, what not, with the real limits."""
+    from distlab.course.grading import Course
+
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    section = readme.split("### The grading sandbox: what it guarantees, and what it does not")[1]
+    section = section.split("## ")[0]
+    assert "Forged results are detected, not prevented." in section
+    assert "--unsandboxed" in section and "c.Sandbox.hidden_modules" in section
+    config = Course(REPO).config.Sandbox
+    for quoted in (
+        f"{config.memory_mb} MiB of memory",
+        f"{config.processes} processes and threads",
+        f"{config.cpu_seconds} s of CPU per process",
+        f"{config.file_size_mb} MiB per file",
+        f"{config.open_files} open files",
+    ):
+        assert quoted in section, quoted

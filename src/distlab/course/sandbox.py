@@ -31,6 +31,7 @@ import functools
 import importlib.util
 import itertools
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -80,6 +81,17 @@ _ETC_FILES = (
     "/etc/ssl/openssl.cnf",
 )
 _counter = itertools.count(1)
+# The outer bwrap's namespaces: all but the user namespace (it runs as root, so that
+# its binds can reach a Python under /root and the user can then be changed).
+_NAMESPACES = (
+    "--unshare-ipc",
+    "--unshare-pid",
+    "--unshare-net",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+)
+# The inner bwrap: a user namespace that forbids making more, over the same filesystem.
+_INNER = ("--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--die-with-parent")
 # The sandbox's private writable folders (tmpfs).
 _TMPFS = ("/dev/shm", "/tmp", SANDBOX_HOME, SANDBOX_WORKDIR)
 # Never copied into a sandbox's work folder.
@@ -151,8 +163,8 @@ def sandbox_problem() -> str | None:
     """
     if not Path(_BWRAP).is_file():
         return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
-    for tool in ("setpriv", "prlimit"):
-        if shutil.which(tool) is None:
+    for tool in ("/usr/bin/setpriv", "/usr/bin/prlimit"):
+        if not Path(tool).is_file():
             return f"{tool} (util-linux) is not installed"
     if os.geteuid() != 0:
         return (
@@ -163,24 +175,38 @@ def sandbox_problem() -> str | None:
         folder = _own_cgroup(controller)
         if folder is None or not os.access(folder, os.W_OK):
             return f"the cgroup v1 {controller} controller is not mounted writable"
+    # The same chain as a real sandbox, with nothing in it.
     trial = _run_quietly(
         [
-            "setpriv",
+            _BWRAP,
+            *_NAMESPACES,
+            "--die-with-parent",
+            *_symlinks_or_binds(_SYSTEM_DIRS),
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",  # the inner bwrap builds its root there
+            "--cap-add",
+            "CAP_SETUID",
+            "--cap-add",
+            "CAP_SETGID",
+            "--",
+            "/usr/bin/setpriv",
             "--reuid=65534",
             "--regid=65534",
             "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--no-new-privs",
             "--",
             _BWRAP,
-            "--unshare-all",
-            "--unshare-user",
-            "--disable-userns",
-            "--die-with-parent",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            *_symlinks_or_binds(("/bin", "/lib", "/lib64")),
-            "--proc",
-            "/proc",
+            *_INNER,
+            "--uid",
+            "65534",
+            "--gid",
+            "65534",
             "--",
             "/bin/true",
         ]
@@ -254,7 +280,8 @@ class KernelSandbox:
         self.hidden = tuple(hidden)
         self.env = dict(env or {})
         self._closed = False
-        self.root = Path(tempfile.mkdtemp(prefix="distlab-sbx-"))
+        _sweep_stale()
+        self.root = Path(tempfile.mkdtemp(prefix=f"distlab-sbx-{os.getpid()}-"))
         self.run_dir = self.root / "run"
         self.files_dir = self.root / "files"
         self.log_path = self.root / "kernel.log"
@@ -306,7 +333,7 @@ class KernelSandbox:
         return args
 
     def _make_cgroups(self) -> None:
-        name = f"distlab-{os.getpid()}-{next(_counter)}"
+        name = f"distlab-{os.getpid()}-{next(_counter)}"  # see _sweep_stale
         settings = {
             "memory": [
                 ("memory.limit_in_bytes", self.limits.memory_mb << 20),
@@ -370,7 +397,7 @@ class KernelSandbox:
             "-c",
             f'{join} && exec "$@"',
             "sandbox-launch",
-            "prlimit",
+            "/usr/bin/prlimit",
             f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 5}",
             f"--fsize={limits.file_size_mb << 20}",
             f"--nofile={limits.open_files}",
@@ -379,11 +406,7 @@ class KernelSandbox:
             # Run as root, so the binds can reach what only root can read (a Python
             # under /root); no user namespace, so the user can then be changed.
             _BWRAP,
-            "--unshare-ipc",
-            "--unshare-pid",
-            "--unshare-net",
-            "--unshare-uts",
-            "--unshare-cgroup-try",
+            *_NAMESPACES,
             "--die-with-parent",
             "--new-session",
             "--hostname",
@@ -431,7 +454,7 @@ class KernelSandbox:
             "CAP_SETGID",
             "--",
             # The sandbox's own user: no capabilities, none to gain.
-            "setpriv",
+            "/usr/bin/setpriv",
             f"--reuid={self.uid}",
             f"--regid={self.uid}",
             "--clear-groups",
@@ -442,16 +465,11 @@ class KernelSandbox:
             # A user namespace that forbids creating more (a nested namespace would
             # give the student code capabilities over namespaces of its own).
             _BWRAP,
-            "--unshare-user",
-            "--disable-userns",
+            *_INNER,
             "--uid",
             str(self.uid),
             "--gid",
             str(self.uid),
-            "--dev-bind",
-            "/",
-            "/",
-            "--die-with-parent",
             "--",
             "/bin/sh",
             "-c",
@@ -576,6 +594,40 @@ def _open_parents(binds: Sequence[str], keep: Iterable[str] = ()) -> list[str]:
     for folder in sorted(parents, key=lambda f: f.count("/")):
         args += ["--chmod", "0755", folder]
     return args
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@functools.cache
+def _sweep_stale() -> None:
+    """Remove what sandboxes of graders that died left behind (once per process).
+
+    A grader killed outright cannot clean up; its sandboxes die with it (bwrap's
+    --die-with-parent), but their empty cgroups and folders stay. Both are named after
+    the grader's pid; those of a pid that no longer runs are removed.
+    """
+    stale = re.compile(r"^distlab-(?:sbx-)?(\d+)-")
+    folders = [Path(tempfile.gettempdir())]
+    folders += [f for f in (_own_cgroup(c) for c in ("memory", "pids")) if f is not None]
+    for parent in folders:
+        with contextlib.suppress(OSError):
+            for entry in parent.iterdir():
+                match = stale.match(entry.name)
+                if not match or not entry.is_dir() or _alive(int(match.group(1))):
+                    continue
+                if parent == Path(tempfile.gettempdir()):
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        entry.rmdir()  # an empty cgroup; one with processes stays
 
 
 def _keyed(path: Path) -> dict[str, int]:

@@ -276,7 +276,6 @@ class Grader:
 
         digest = hashlib.sha256()
         digest.update(f"{nbgrader.__version__}\0{self.course.course_id}\0".encode())
-        digest.update(str(self.course.root).encode() + b"\0")
         digest.update((self.course.root / CONFIG_FILE).read_bytes())
         for path in sorted((self.course.solutions_dir / exercise).rglob("*")):
             if path.is_file() and ".ipynb_checkpoints" not in path.parts:
