@@ -621,7 +621,8 @@ class Deployment:
         """Map container addresses (``http://users:8001``) and /data paths to this machine."""
         for name in HOSTS:
             value = re.sub(rf"http://{name}:{PORTS[name]}\b", self.url(name), value)
-        value = value.replace("http://127.0.0.1:$(POD_IP)", "http://127.0.0.1")
+            # DISTLAB_SERVICE_URL is http://$(POD_IP):<port>: the address a pod registers.
+            value = value.replace(f"http://$(POD_IP):{PORTS[name]}", self.url(name))
         return value.replace("/data/", f"{self.folder}/")
 
     def command(self, target: str) -> list[str]:
