@@ -312,6 +312,14 @@ SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
         {"test_fifo", "test_cancel_waiting", "test_storm"},
     ),
     "leak_on_handoff_cancel": (_leak_on_handoff_cancel, {"test_cancel_waiting", "test_storm"}),
+    # The grading sandbox hides the course's bulkhead (nbgrader_config.py): importing it fails.
+    "reference_import": (
+        _with_bulkhead(
+            "from distlab.patterns.bulkhead import Bulkhead\n"
+            "from distlab.errors import BulkheadFullError\n"
+        ),
+        set(PART_A + PART_B + PART_C),
+    ),
 }
 
 
@@ -361,6 +369,11 @@ def test_the_failures_say_what_went_wrong(graded: dict[str, GradeReport]) -> Non
     assert "it waited 0 s" in port["test_bounded_wait"]
     assert "ever got a slot" in port["test_storm"]
     assert "NotImplementedError" in _messages(graded["release"])["test_limit"]
+    # The sandbox refused the import itself (without it, the MRO check would fail them).
+    assert (
+        "NameError: name 'Bulkhead' is not defined"
+        in _messages(graded["reference_import"])["test_limit"]
+    )
 
 
 # The storm and the test runner -------------------------------------------------------------

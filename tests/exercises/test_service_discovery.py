@@ -30,7 +30,7 @@ from distlab.exercises.service_discovery import (
 )
 from tests import REPO, submissions
 from tests.exercises import nbgrader_checks as checks
-from tests.submissions import edit_cell, release_path, solution_path
+from tests.submissions import cell_index, edit_cell, release_path, solution_path
 
 SLUG = "service_discovery"
 PART_A = [
@@ -153,6 +153,20 @@ def _edit(grade_id: str, old: str, new: str) -> Callable[[], Any]:
     return lambda: edit_cell(submissions.honest(SLUG), grade_id, old, new)
 
 
+def _reference_import() -> Any:
+    """Every solution cell replaced by an import of the course's reference."""
+    nb = submissions.honest(SLUG)
+    for grade_id, names in [
+        ("impl_registry", "ServiceRegistry"),
+        ("impl_registry_app", "create_registry_app"),
+        ("impl_client", "DiscoveryClient"),
+    ]:
+        nb.cells[
+            cell_index(nb, grade_id)
+        ].source = f"from distlab.patterns.discovery import {names}\n"
+    return nb
+
+
 SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
     "honest": (lambda: submissions.honest(SLUG), set()),
     "release": (lambda: submissions.released(SLUG), set(ALL)),
@@ -207,6 +221,8 @@ SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
         ),
         {"test_registry_unreachable"},
     ),
+    # The grading sandbox hides the course's discovery module (nbgrader_config.py).
+    "reference_import": (_reference_import, set(ALL)),
 }
 
 
@@ -251,6 +267,9 @@ def test_the_failures_say_what_to_fix(graded: dict[str, GradeReport]) -> None:
         "should serve the last list it got, not raise ConnectError"
         in (message["no_fallback"]["test_registry_unreachable"])
     )
+    # The sandbox refused the import itself (without it, the MRO checks would fail them).
+    assert "NameError" in message["reference_import"]["test_register_and_list"]
+    assert "NameError" in message["reference_import"]["test_round_robin"]
 
 
 # The stand-ins ----------------------------------------------------------------------------

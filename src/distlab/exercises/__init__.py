@@ -5,7 +5,7 @@
     reliable_messaging    run_stream()/check_stream(): a sender and a receiver on the simulated
                           network over many seeds; delivery, duplicates, order, budget; replay
     serverless_pipeline   orders, a database whose commits fail, the faulty pipeline run
-    service_discovery     FakeRegistry and fake_registry_api(): stand-ins that let each part
+    service_discovery     FakeRegistry and FakeRegistryServer: stand-ins that let each part
                           of the discovery exercise be graded on its own
 
 A module is named by its exercise's slug (``solutions/<slug>/``). Nothing here imports
