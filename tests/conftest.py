@@ -81,16 +81,40 @@ def pytest_configure(config: pytest.Config) -> None:
     import zmq
 
     zmq.Context.instance().set(zmq.MAX_SOCKETS, 8192)
+    _grading_sandbox()
+
+
+def _grading_sandbox() -> None:
+    """Grade in the sandbox; where none can be made (no root, no bubblewrap), not at all.
+
+    Outside CI the grading tests then run unsandboxed ($DISTLAB_UNSANDBOXED=1, also for
+    the commands they start) and the tests of the sandbox itself (marked ``sandbox``)
+    are skipped with the reason. In CI a missing sandbox fails them.
+    """
+    from distlab.course.sandbox import UNSANDBOXED_ENV, sandbox_problem
+
+    global NO_SANDBOX
+    NO_SANDBOX = sandbox_problem()
+    if NO_SANDBOX is not None and not IN_CI:
+        os.environ[UNSANDBOXED_ENV] = "1"
+
+
+NO_SANDBOX: str | None = None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the browser tests last.
+    """Run the browser tests last; skip the sandbox's tests where there is none (not in CI).
 
     Playwright's sync API keeps an asyncio loop marked as running in the main thread
     for as long as the session-scoped browser lives; tests that start their own loop
     (asyncio.run) must not come after it.
     """
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    if NO_SANDBOX is not None and not IN_CI:
+        skip = pytest.mark.skip(reason=f"no grading sandbox here: {NO_SANDBOX}")
+        for item in items:
+            if item.get_closest_marker("sandbox") is not None:
+                item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox
 def test_distlab_grade_json_through_the_installed_command() -> None:
     """`distlab grade EXERCISE NOTEBOOK --json` prints the documented shape and exits 0.
 

@@ -166,7 +166,7 @@ def _grade(args: argparse.Namespace) -> int:
     course.notebooks(args.exercise)  # unknown exercise: exit 2 before any work
     read_notebook(args.notebook)
     # One kernel, started (in its sandbox) when the exercise is prepared.
-    with Grader(course, pool=1, sandbox=not args.unsandboxed) as grader:
+    with Grader(course, pool=1, sandbox=False if args.unsandboxed else None) as grader:
         report = grader.grade(args.exercise, args.notebook, student=args.student)
     if args.json:
         print(json.dumps(report.to_json()))
@@ -203,7 +203,11 @@ def _grade_all(args: argparse.Namespace) -> int:
 
     try:
         results = grade_all(
-            course, jobs, workers=args.workers, sandbox=not args.unsandboxed, progress=progress
+            course,
+            jobs,
+            workers=args.workers,
+            sandbox=False if args.unsandboxed else None,
+            progress=progress,
         )
     finally:
         if bar is not None:
@@ -228,7 +232,7 @@ def _grade_all(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     graded_count = len(jobs) - not_graded
     print(f"graded {graded_count} submissions; gradebook: {course.coursedir().db_url}")
-    if args.unsandboxed:
+    if not all(r.integrity is None or r.integrity.sandboxed for g in results for r in g.reports):
         print("warning: graded without a sandbox: the code ran as your user, with your files")
     flagged = [g for g in results if g.review]
     if flagged:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, Dict, Int, List, Unicode
+from traitlets import Bool, Dict, Int, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from distlab.errors import SandboxUnavailable
@@ -54,13 +54,19 @@ from distlab.errors import SandboxUnavailable
 __all__ = [
     "SANDBOX_HOME",
     "SANDBOX_WORKDIR",
+    "UNSANDBOXED_ENV",
     "KernelSandbox",
     "Limits",
     "Sandbox",
     "SandboxedKernelManager",
+    "sandbox_default",
     "sandbox_problem",
 ]
 
+# Set to 1, grading runs student code without a sandbox unless told otherwise (every
+# report says so): for a machine that cannot make sandboxes, e.g. the test suite on a
+# laptop without root. The same as `--unsandboxed` on every command.
+UNSANDBOXED_ENV = "DISTLAB_UNSANDBOXED"
 # Where the kernel runs, seen from inside: the same path whatever the submission.
 SANDBOX_HOME = "/home/student"
 SANDBOX_WORKDIR = "/home/student/work"
@@ -151,6 +157,11 @@ def _own_cgroup(controller: str) -> Path | None:
             if folder.is_dir():
                 return folder
     return None
+
+
+def sandbox_default() -> bool:
+    """Whether grading sandboxes student code when not told: yes, unless $DISTLAB_UNSANDBOXED=1."""
+    return os.environ.get(UNSANDBOXED_ENV, "") != "1"
 
 
 @functools.cache
@@ -665,7 +676,6 @@ class Sandbox(LoggingConfigurable):
     """
 
     enabled = Bool(
-        True,
         help="Run student code in a sandbox while autograding. Without one, student code "
         "runs as the grader's user, with the grader's files and environment: set False "
         "only on a machine that cannot make sandboxes, for trusted submissions.",
@@ -684,6 +694,10 @@ class Sandbox(LoggingConfigurable):
     first_uid = Int(
         60000, help="Sandboxes run as first_uid + worker number (an unused range)."
     ).tag(config=True)
+
+    @default("enabled")
+    def _enabled_default(self) -> bool:
+        return sandbox_default()
 
     def limits(self) -> Limits:
         """The configured :class:`Limits` (raises ValueError naming a bad setting)."""

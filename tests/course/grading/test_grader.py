@@ -268,6 +268,7 @@ def test_the_prepared_gradebook_cache_follows_solutions_and_config(tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.sandbox
 def test_nbgrader_autograde_runs_the_kernel_in_a_sandbox_too(tmp_path: Path) -> None:
     """nbgrader's own command runs BudgetedExecute, which makes the sandbox itself."""
     import subprocess
@@ -320,3 +321,18 @@ def test_a_cached_gradebook_that_changed_is_never_used(
     (fresh,) = cache.glob("circuit_breaker-*.db")
     assert fresh.stem.rsplit("-", 1)[1] == hashlib.sha256(fresh.read_bytes()).hexdigest()[:16]
     assert not (course / "_grading" / "cache").exists()
+
+
+def test_grading_without_a_sandbox_is_asked_for_explicitly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only --unsandboxed, sandbox=False or $DISTLAB_UNSANDBOXED=1 turn the sandbox off."""
+    from distlab.course.sandbox import UNSANDBOXED_ENV, Sandbox, sandbox_default
+
+    monkeypatch.delenv(UNSANDBOXED_ENV, raising=False)
+    assert sandbox_default() and Sandbox().enabled
+    for value in ("0", "yes", ""):
+        monkeypatch.setenv(UNSANDBOXED_ENV, value)
+        assert sandbox_default()
+    monkeypatch.setenv(UNSANDBOXED_ENV, "1")
+    assert not sandbox_default() and not Sandbox().enabled
+    with Grader(Course(REPO)) as grader:
+        assert grader.sandboxed is False

@@ -34,6 +34,7 @@ from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 from distlab.course.grading.course import Course
 from distlab.course.grading.grader import Grader, _log
 from distlab.course.grading.reports import GradeReport
+from distlab.course.sandbox import sandbox_default
 
 __all__ = ["Graded", "default_workers", "grade_all"]
 
@@ -88,7 +89,7 @@ def grade_all(
     jobs: Sequence[tuple[str, str, Path]],
     *,
     workers: int | None = None,
-    sandbox: bool = True,
+    sandbox: bool | None = None,
     progress: Callable[[Graded], None] | None = None,
 ) -> list[Graded]:
     """Autograde ``jobs`` (``(student, exercise, submitted folder)``) into the course.
@@ -97,7 +98,8 @@ def grade_all(
         course: the course; its gradebook and ``autograded/`` receive the grades.
         jobs: the submissions, as :func:`~distlab.course.grading.submissions` yields them.
         workers: processes grading at once (default: :func:`default_workers`).
-        sandbox: run student code in sandboxes (False: as this user, reports warn).
+        sandbox: run student code in sandboxes (False: as this user, reports warn;
+            None: yes, unless ``$DISTLAB_UNSANDBOXED`` is 1).
         progress: called with each :class:`Graded` as it is recorded.
 
     Returns:
@@ -110,6 +112,8 @@ def grade_all(
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
     count = min(workers or default_workers(), max(1, len(jobs)))
+    if sandbox is None:
+        sandbox = sandbox_default()
     results: list[Graded | None] = [None] * len(jobs)
     with (
         Grader(course, in_place=True, sandbox=sandbox) as recorder,

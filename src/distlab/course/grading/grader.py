@@ -40,7 +40,7 @@ from distlab.course.grading.reports import (
     _failure_message,
 )
 from distlab.course.kernelpool import KernelPool
-from distlab.course.sandbox import KernelSandbox, Sandbox, sandbox_problem
+from distlab.course.sandbox import KernelSandbox, Sandbox, sandbox_default, sandbox_problem
 from distlab.errors import GradingError, SandboxUnavailable
 
 __all__ = [
@@ -82,7 +82,7 @@ class Grader:
         in_place: grade in the course folder itself instead of a scratch copy.
         workdir: keep the scratch course here instead of in a temporary folder.
         sandbox: run student code in sandboxes (False: as this process's user, which
-            every report then says).
+            every report then says; None: yes, unless ``$DISTLAB_UNSANDBOXED`` is 1).
         worker: this grader's number among graders running at once (its sandboxes
             run as user ``c.Sandbox.first_uid + worker``).
 
@@ -97,9 +97,11 @@ class Grader:
         pool: bool | int | KernelPool = False,
         in_place: bool = False,
         workdir: Path | None = None,
-        sandbox: bool = True,
+        sandbox: bool | None = None,
         worker: int = 1,
     ) -> None:
+        if sandbox is None:
+            sandbox = sandbox_default()
         if sandbox:
             problem = sandbox_problem()
             if problem is not None:
