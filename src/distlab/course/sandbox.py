@@ -174,6 +174,11 @@ def sandbox_problem() -> str | None:
     """
     if not Path(_BWRAP).is_file():
         return "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    version = _run_quietly([_BWRAP, "--version"]).stdout.split()[-1:]
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version[0])[:2]) if version else ()
+    if numbers < (0, 8):
+        found = version[0] if version else "unknown"
+        return f"bubblewrap {found} is too old: the sandbox needs 0.8 or newer (--disable-userns)"
     for tool in ("/usr/bin/setpriv", "/usr/bin/prlimit"):
         if not Path(tool).is_file():
             return f"{tool} (util-linux) is not installed"
