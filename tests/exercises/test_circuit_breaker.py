@@ -1,4 +1,8 @@
-"""The circuit breaker exercise: structure, graded API, release in sync, nbgrader validation."""
+"""The circuit breaker exercise: structure, graded API, release in sync, nbgrader validation.
+
+Crafted submissions with the bugs students really write are graded by nbgrader in one
+batch, and each loses exactly the points of the tests it should fail.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import ast
 import inspect
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +20,15 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import ClearHiddenTests
 from nbgrader.validator import Validator
 
-from distlab.course.grading import Course, release
+from distlab.course.grading import Course, Grader, GradeReport, release
 from distlab.course.notebooks import clean_notebook, notebook_problems
-from tests import REPO
+from tests import REPO, submissions
+from tests.submissions import edit_cell
 
 SOLUTION = REPO / "solutions" / "circuit_breaker" / "circuit_breaker.ipynb"
 EXERCISE = REPO / "exercises" / "circuit_breaker" / "circuit_breaker.ipynb"
+SLUG = "circuit_breaker"
+FULL_MARKS = 30.0
 PART_HEADING = re.compile(r"^#+\s*Part\s+(\w+)\b.*\((\d+(?:\.\d+)?) points?\)", re.MULTILINE)
 
 
@@ -60,12 +68,12 @@ def test_part_headings_show_the_points_in_the_metadata() -> None:
             assert current is not None, f"{cell.metadata.nbgrader.grade_id} comes before any Part"
             parts[current] += float(cell.metadata.nbgrader.points)
     assert set(heading_points) == {"A", "B"}
-    assert parts == heading_points
-    assert sum(parts.values()) == 26
+    assert parts == heading_points == {"A": 22, "B": 8}
+    assert sum(parts.values()) == FULL_MARKS
 
 
 def test_points_are_split_by_behaviour() -> None:
-    """Partial work earns partial credit: no test cell is worth more than 3 of 26 points."""
+    """Partial work earns partial credit: no test cell is worth more than 3 of 30 points."""
     cells = _grade_cells(_nb(SOLUTION))
     assert len(cells) >= 10
     assert max(float(c.metadata.nbgrader.points) for c in cells) <= 3
@@ -103,7 +111,7 @@ def test_hidden_tests_cover_every_part_a_behaviour_and_check_own_implementation(
     part_a = [
         c for c in _grade_cells(nb) if not c.metadata.nbgrader.grade_id.startswith("test_fetch")
     ]
-    assert len(part_a) == 9
+    assert len(part_a) == 10
     for cell in part_a:
         source = cell.source
         assert source.index("### BEGIN HIDDEN TESTS") < source.index("### END HIDDEN TESTS")
@@ -208,3 +216,150 @@ def test_release_fails_every_graded_test() -> None:
     assert set(inverted) <= {"passed"}
     plain = _validator().validate(str(EXERCISE))
     assert len(plain["failed"]) == n_tests
+
+
+# --- what the issue asked for: the single-trial rule, no borrowed breaker, 408 and 429 --------
+def _visible(grade_id: str) -> str:
+    cell = _cell(_nb(EXERCISE), grade_id)
+    return str(cell.source)
+
+
+def test_the_single_trial_rule_has_its_own_visible_test_and_points() -> None:
+    """test_single_trial (3 points) shows a second caller refused while the trial runs."""
+    cell = _cell(_nb(SOLUTION), "test_single_trial")
+    assert cell.metadata.nbgrader.points == 3
+    visible = _visible("test_single_trial")
+    assert "CircuitOpenError" in visible and "Keep a flag (trial running)" in visible
+    hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1]
+    assert "exactly 1 trial should run and 9 be refused" in hidden
+    assert "the breaker stayed half-open for ever" in hidden
+    part_a = _cell(_nb(EXERCISE), "part_a").source
+    assert "a single trial at a time 3" in part_a
+    assert "the breaker stays half-open and the next call is a new trial" in part_a
+
+
+def test_borrowing_the_course_breaker_is_forbidden_in_words_and_in_a_visible_test() -> None:
+    """The intro says so; the first test checks it visibly, so distlab check reports it."""
+    intro = _cell(_nb(EXERCISE), "intro").source
+    assert "Importing, aliasing or subclassing the course's breaker" in intro
+    assert "`distlab check` reports it" in intro
+    visible = _visible("test_opening")
+    assert "write CircuitBreaker yourself" in visible and "__mro__" in visible
+
+
+def test_part_b_teaches_and_tests_408_and_429() -> None:
+    """Part B says why 408 and 429 count; a visible test checks 429, a hidden one 408."""
+    text = _cell(_nb(EXERCISE), "part_b").source
+    assert "`429 Too Many Requests`" in text and "`408 Request Timeout`" in text
+    assert "Microsoft.Extensions.Http.Resilience" in text
+    assert "429" in _visible("test_fetch_json_transient")
+    hidden = _cell(_nb(SOLUTION), "test_fetch_json_transient").source.split("### BEGIN HIDDEN")[1]
+    assert "fetch_json(api(408" in hidden
+    answers = _cell(_nb(SOLUTION), "test_fetch_json_answers").source
+    assert "429" not in answers  # no test says a 429 is not a failure any more
+
+
+def test_the_sandbox_hides_the_course_breaker_while_this_exercise_is_graded() -> None:
+    """nbgrader_config.py registers distlab.patterns.breaker for circuit_breaker."""
+    assert Course(REPO).config.Sandbox.hidden_modules[SLUG] == ["distlab.patterns.breaker"]
+
+
+# --- grading crafted submissions -----------------------------------------------------------
+TESTS = {
+    str(c.metadata.nbgrader.grade_id): float(c.metadata.nbgrader.points)
+    for c in _grade_cells(_nb(SOLUTION))
+}
+
+NO_TRIAL_GUARD = (
+    "impl_circuit_breaker",
+    "                if self._trial_running:\n                    raise CircuitOpenError(0.0)\n",
+    "",
+)
+STUCK_AFTER_IGNORED = (
+    "impl_circuit_breaker",
+    "                if trial:\n                    self._trial_running = False\n"
+    "                    if failed:\n",
+    "                if trial:\n                    if failed:\n"
+    "                        self._trial_running = False\n",
+)
+IGNORED_RESETS_COUNT = (
+    "impl_circuit_breaker",
+    "                elif failed and self._opened_at is None:",
+    "                elif not failed:\n                    self._failures = 0\n"
+    "                elif self._opened_at is None:",
+)
+NO_429 = (
+    "impl_fetch_json",
+    "if response.is_server_error or response.status_code in (408, 429):",
+    "if response.is_server_error:",
+)
+EVERY_4XX_COUNTS = (
+    "impl_fetch_json",
+    "if response.is_server_error or response.status_code in (408, 429):",
+    "if response.is_error:",
+)
+
+
+def _edited(*edits: tuple[str, str, str]) -> Callable[[], Any]:
+    def craft() -> Any:
+        nb = submissions.honest(SLUG)
+        for grade_id, old, new in edits:
+            edit_cell(nb, grade_id, old, new)
+        return nb
+
+    return craft
+
+
+SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
+    "honest": (lambda: submissions.honest(SLUG), set()),
+    "untouched": (lambda: submissions.released(SLUG), set(TESTS)),
+    "no_trial_guard": (_edited(NO_TRIAL_GUARD), {"test_single_trial"}),
+    "stuck_after_ignored": (_edited(STUCK_AFTER_IGNORED), {"test_single_trial"}),
+    "ignored_resets_count": (_edited(IGNORED_RESETS_COUNT), {"test_is_failure"}),
+    "no_429": (_edited(NO_429), {"test_fetch_json_transient"}),
+    "every_4xx_counts": (
+        _edited(EVERY_4XX_COUNTS),
+        {"test_fetch_json_answers", "test_fetch_json_with_breaker"},
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GradeReport]]:
+    """Every crafted submission, graded by nbgrader in one batch with kernels started ahead."""
+    folder = tmp_path_factory.mktemp("submissions")
+    with Grader(Course(REPO), pool=2) as grader:
+        reports = {}
+        for name, (craft, _) in SUBMISSIONS.items():
+            path = folder / f"{name}.ipynb"
+            nbformat.write(craft(), path)
+            reports[name] = grader.grade(SLUG, path, student=name)
+        yield reports
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SUBMISSIONS))
+def test_each_submission_loses_exactly_the_points_of_its_bug(
+    graded: dict[str, GradeReport], name: str
+) -> None:
+    """Honest: 30/30; the release: 0; each real bug fails exactly the tests it should."""
+    report = graded[name]
+    failing = {t.grade_id for t in report.tests if not t.passed}
+    assert failing == SUBMISSIONS[name][1], report.lines()
+    assert report.max_score == FULL_MARKS
+    assert report.score == FULL_MARKS - sum(TESTS[t] for t in failing)
+
+
+@pytest.mark.slow
+def test_the_bugs_get_messages_that_say_what_to_fix(graded: dict[str, GradeReport]) -> None:
+    """The visible single-trial test and the hidden ones name the rule that was broken."""
+
+    def message(name: str, grade_id: str) -> str:
+        return next(t.message for t in graded[name].tests if t.grade_id == grade_id)
+
+    assert "exactly one trial at a time" in message("no_trial_guard", "test_single_trial")
+    assert "stayed half-open for ever" in message("stuck_after_ignored", "test_single_trial")
+    assert "counts as neither failure nor success" in message(
+        "ignored_resets_count", "test_is_failure"
+    )
+    assert "a 429 answer must count as a failure" in message("no_429", "test_fetch_json_transient")

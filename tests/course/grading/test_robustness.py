@@ -23,11 +23,12 @@ from tests.submissions import REPO, cell_index, edit_cell, insert_before
 pytestmark = pytest.mark.slow
 
 EXERCISE_NAME = "circuit_breaker"
-FULL_MARKS = 26.0
+FULL_MARKS = 30.0
 PART_A = [
     "test_opening",
     "test_rejecting_while_open",
     "test_half_open_trial",
+    "test_single_trial",
     "test_closing",
     "test_reopening",
     "test_is_failure",
@@ -35,7 +36,12 @@ PART_A = [
     "test_thread_safety",
     "test_validation",
 ]
-PART_B = ["test_fetch_json_answers", "test_fetch_json_failures", "test_fetch_json_with_breaker"]
+PART_B = [
+    "test_fetch_json_answers",
+    "test_fetch_json_failures",
+    "test_fetch_json_transient",
+    "test_fetch_json_with_breaker",
+]
 
 
 # --- crafting submissions from the student's copy -------------------------------------
@@ -250,7 +256,7 @@ def _assert_only_failing(report: GradeReport, failing: set[str]) -> None:
 def test_honest_submission_gets_full_marks_before_and_after_the_bad_ones(
     graded: dict[str, tuple[GradeReport, float]], name: str
 ) -> None:
-    """An honest submission scores 26/26 whatever was graded before it."""
+    """An honest submission scores full marks whatever was graded before it."""
     report, _ = graded[name]
     assert (report.score, report.max_score) == (FULL_MARKS, FULL_MARKS), report.lines()
     assert all(t.passed for t in report.tests)
@@ -282,10 +288,10 @@ def test_a_loop_that_swallows_interrupts_costs_only_the_tests_that_reach_it(
         report,
         {
             "test_half_open_trial",
+            "test_single_trial",
             "test_closing",
             "test_reopening",
             "test_pass_through",
-            "test_thread_safety",
             "test_fetch_json_with_breaker",
         },
     )
@@ -295,18 +301,22 @@ def test_a_loop_that_swallows_interrupts_costs_only_the_tests_that_reach_it(
 def test_an_import_error_in_the_solution_cell_costs_part_a_only(
     graded: dict[str, tuple[GradeReport, float]],
 ) -> None:
-    """Nothing in the cell gets defined; fetch_json, in its own cell, keeps Part B."""
+    """Nothing in the cell gets defined; fetch_json keeps the Part B tests with a fake breaker."""
     report, _ = graded["import_error"]
-    _assert_only_failing(report, {*PART_A, "test_fetch_json_with_breaker"})
+    _assert_only_failing(
+        report, {*PART_A, "test_fetch_json_transient", "test_fetch_json_with_breaker"}
+    )
     assert "NameError" in _tests(report)["test_opening"].message
 
 
 def test_an_error_while_defining_the_class_costs_part_a(
     graded: dict[str, tuple[GradeReport, float]],
 ) -> None:
-    """The class body raises; fetch_json is defined in its own cell and keeps Part B."""
+    """The class body raises; fetch_json keeps the Part B tests that use a fake breaker."""
     report, _ = graded["definition_error"]
-    _assert_only_failing(report, {*PART_A, "test_fetch_json_with_breaker"})
+    _assert_only_failing(
+        report, {*PART_A, "test_fetch_json_transient", "test_fetch_json_with_breaker"}
+    )
 
 
 def test_sys_exit_in_a_cell_is_just_an_error(graded: dict[str, tuple[GradeReport, float]]) -> None:
@@ -408,7 +418,12 @@ def test_a_state_equal_to_anything_fails_the_state_checks(
 ) -> None:
     """Tests compare exact strings: a str subclass equal to anything is caught."""
     report, _ = graded["state_equal_to_anything"]
-    no_state_read = {"test_pass_through", "test_fetch_json_answers", "test_fetch_json_failures"}
+    no_state_read = {
+        "test_pass_through",
+        "test_fetch_json_answers",
+        "test_fetch_json_failures",
+        "test_fetch_json_transient",
+    }
     failing = set(PART_A + PART_B) - no_state_read
     _assert_only_failing(report, failing)
     tests = _tests(report)
