@@ -30,7 +30,7 @@ def test_check_tells_a_student_what_to_fix(capsys: pytest.CaptureFixture[str]) -
         in out
     )
     assert "        -> NotImplementedError" in out
-    assert "0 of 12 test cells pass." in out
+    assert "0 of 14 test cells pass." in out
     assert "Fix the first failing test" in out
 
 
@@ -46,7 +46,7 @@ def test_check_passes_good_work_and_notes_edited_tests(
     nbformat.write(nb, path)
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "12 of 12 test cells pass." in out
+    assert "14 of 14 test cells pass." in out
     assert "you edited the test cell test_validation" in out
     assert "FAIL" not in out
 
@@ -63,5 +63,5 @@ def test_check_points_out_a_deleted_test_cell(
     assert main(["check", str(path)]) == 1
     out = capsys.readouterr().out
     assert "  MISSING  test_closing: you deleted this test cell" in out
-    assert "11 of 12 test cells pass." in out
+    assert "13 of 14 test cells pass." in out
     assert "All visible tests pass" not in out
