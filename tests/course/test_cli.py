@@ -41,14 +41,14 @@ def test_distlab_grade_json_through_the_installed_command() -> None:
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert set(result) == {"exercise", "score", "max_score", "tests", "integrity"}
-    assert (result["exercise"], result["score"], result["max_score"]) == ("circuit_breaker", 0, 26)
+    assert (result["exercise"], result["score"], result["max_score"]) == ("circuit_breaker", 0, 30)
     assert result["integrity"] == {
         "sandboxed": True,
         "needs_review": False,
         "review": [],
         "limits": [],
     }
-    assert len(result["tests"]) == 12
+    assert len(result["tests"]) == 14
     for test in result["tests"]:
         assert set(test) == {"grade_id", "points", "max_points", "passed"}
         assert test["passed"] is False and test["points"] == 0
@@ -122,7 +122,7 @@ def test_grade_works_when_the_course_folder_cannot_be_written(
     (tmp_path / "_grading").write_text("not a folder")
     args = ["--course", str(tmp_path), "grade", "circuit_breaker", str(EXERCISE), "--json"]
     assert main(args) == 0
-    assert json.loads(capsys.readouterr().out)["max_score"] == 26
+    assert json.loads(capsys.readouterr().out)["max_score"] == 30
     assert (tmp_path / "_grading").read_text() == "not a folder"
 
 

@@ -63,20 +63,20 @@ def reports(grader: Grader, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
 @pytest.mark.slow
 def test_the_solution_earns_every_point(reports: dict[str, GradeReport]) -> None:
-    """Autograding the solution gives 26/26, one passed line per test, then the total."""
+    """Autograding the solution gives 30/30, one passed line per test, then the total."""
     report = reports["solution"]
-    assert (report.score, report.max_score) == (26, 26)
+    assert (report.score, report.max_score) == (30, 30)
     lines = report.lines()
     assert lines[0] == "test_opening  2/2  passed"
-    assert lines[-1] == "score: 26 / 26"
-    assert len(lines) == len(report.tests) + 1 == 13
+    assert lines[-1] == "score: 30 / 30"
+    assert len(lines) == len(report.tests) + 1 == 15
 
 
 @pytest.mark.slow
 def test_the_release_earns_nothing_and_says_why(reports: dict[str, GradeReport]) -> None:
-    """The untouched student copy scores 0/26; each test names the error."""
+    """The untouched student copy scores 0/30; each test names the error."""
     report = reports["release"]
-    assert (report.score, report.max_score) == (0, 26)
+    assert (report.score, report.max_score) == (0, 30)
     assert all(t.message == "NotImplementedError" for t in report.tests), report.lines()
     assert "test_opening  0/2  NotImplementedError" in report.lines()
 
@@ -88,7 +88,7 @@ def test_hidden_tests_count_in_the_grade(reports: dict[str, GradeReport]) -> Non
     failed = [t for t in report.tests if not t.passed]
     assert [t.grade_id for t in failed] == ["test_opening"]
     assert "the default failure_threshold is 5" in failed[0].message
-    assert report.score == 24
+    assert report.score == 28
 
 
 def _feedback_text(grader: Grader, student: str, preprocessors: list[Any] | None) -> str:
@@ -123,7 +123,7 @@ def test_feedback_shows_no_hidden_test_source(
     reports: dict[str, GradeReport], grader: Grader
 ) -> None:
     """Feedback made with the course config hides hidden tests, even a failing one's line."""
-    assert reports["hidden_bug"].score == 24  # graded before feedback is made
+    assert reports["hidden_bug"].score == 28  # graded before feedback is made
     hidden = _hidden_lines()
     assert len(hidden) > 80
     text = _feedback_text(grader, "hidden_bug", None)
@@ -138,7 +138,7 @@ def test_nbgrader_default_feedback_would_leak_hidden_tests(
     reports: dict[str, GradeReport], grader: Grader
 ) -> None:
     """Why the config matters: nbgrader's default feedback shows the hidden tests."""
-    assert reports["hidden_bug"].score == 24
+    assert reports["hidden_bug"].score == 28
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
     text = _feedback_text(grader, "hidden_bug", [GetGrades, CSSHTMLHeaderPreprocessor])
@@ -169,9 +169,9 @@ def test_grade_all_grades_the_submitted_folder_into_the_gradebook(
         nbformat.write(nb, folder / "circuit_breaker.ipynb")
     assert main(["--course", str(course), "grade-all", "--workers", "2"]) == 0
     captured = capsys.readouterr()
-    assert "alice  circuit_breaker  26 / 26" in captured.out
-    assert "bob  circuit_breaker  0 / 26" in captured.out
-    assert "mallory  circuit_breaker  26 / 26  NEEDS REVIEW" in captured.out
+    assert "alice  circuit_breaker  30 / 30" in captured.out
+    assert "bob  circuit_breaker  0 / 30" in captured.out
+    assert "mallory  circuit_breaker  30 / 30  NEEDS REVIEW" in captured.out
     review = captured.out.split("1 need review (the score stands; flagged in the gradebook):\n")
     assert review[1].startswith("  mallory  circuit_breaker:\n    - cell 7 (added) reaches")
     assert "3/3" in captured.err  # tqdm's progress bar
@@ -182,7 +182,7 @@ def test_grade_all_grades_the_submitted_folder_into_the_gradebook(
             s.student.id: s.notebooks[0].flagged
             for s in gb.assignment_submissions("circuit_breaker")
         }
-    assert scores == {"alice": 26, "bob": 0, "mallory": 26}
+    assert scores == {"alice": 30, "bob": 0, "mallory": 30}
     assert flagged == {"alice": False, "bob": False, "mallory": True}
     autograded = course / "_grading" / "autograded" / "alice" / "circuit_breaker"
     assert (autograded / "circuit_breaker.ipynb").is_file()
@@ -217,8 +217,8 @@ def test_grade_all_grades_the_others_when_one_submission_fails(
     captured = capsys.readouterr()
     out = captured.out.splitlines()
     assert "a_crash  circuit_breaker  not graded: RuntimeError: grader bug" in out
-    assert any(line.startswith("b_broken  circuit_breaker  0 / 26  (not graded: ") for line in out)
-    assert "c_release  circuit_breaker  0 / 26" in out
+    assert any(line.startswith("b_broken  circuit_breaker  0 / 30  (not graded: ") for line in out)
+    assert "c_release  circuit_breaker  0 / 30" in out
     assert "graded 1 submissions" in captured.out
     assert "2 not graded" in captured.err
 
@@ -296,7 +296,7 @@ def test_nbgrader_autograde_runs_the_kernel_in_a_sandbox_too(tmp_path: Path) -> 
     assert "uid 60001 cwd /home/student/work" in printed
     db_url = f"sqlite:///{tmp_path / '_grading' / 'gradebook.db'}"
     with Gradebook(db_url, "distlab") as gb:
-        assert gb.find_submission("circuit_breaker", "eve").score == 26
+        assert gb.find_submission("circuit_breaker", "eve").score == 30
 
 
 @pytest.mark.slow
