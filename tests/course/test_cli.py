@@ -155,5 +155,5 @@ def test_grade_unsandboxed_warns_on_the_report(capsys: pytest.CaptureFixture[str
     """--unsandboxed grades as this user, and the report says so."""
     assert main(["grade", "circuit_breaker", str(EXERCISE), "--unsandboxed"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-2] == "score: 0 / 26"
+    assert lines[-2] == "score: 0 / 30"
     assert lines[-1].startswith("warning: graded without a sandbox")

@@ -41,12 +41,13 @@ from tests.submissions import cell_index, honest, insert_before, released
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 
 EXERCISE = "circuit_breaker"
-FULL_MARKS = 26.0
+FULL_MARKS = 30.0
 SECRET = "grader-token-8c1f5e"
 PART_A = [
     "test_opening",
     "test_rejecting_while_open",
     "test_half_open_trial",
+    "test_single_trial",
     "test_closing",
     "test_reopening",
     "test_is_failure",
@@ -433,7 +434,7 @@ def _outputs(batch: dict[str, Any], student: str) -> str:
 # --- the promises ---------------------------------------------------------------------------
 @pytest.mark.parametrize("student", ["a_honest", "d_honest"])
 def test_the_honest_submission_keeps_full_marks(batch: dict[str, Any], student: str) -> None:
-    """Graded before and after every attack: 26/26, nothing to review, no limit hit."""
+    """Graded before and after every attack: full marks, nothing to review, no limit hit."""
     graded = batch["graded"][student]
     assert (graded.score, graded.max_score) == (FULL_MARKS, FULL_MARKS), graded
     assert graded.review == [] and graded.limits == []

@@ -77,7 +77,7 @@ def test_a_worker_that_dies_costs_only_its_submission(
     results = grade_all(course, jobs, workers=2, progress=lambda g: seen.append(g.student))
     assert [g.student for g in results] == list(students)
     assert sorted(seen) == sorted(students)
-    assert (results[0].score, results[0].error) == (26, "")
+    assert (results[0].score, results[0].error) == (30, "")
     assert (results[1].reports, results[1].error) == ((), "the grading worker died")
     assert (results[2].score, results[2].error) == (0, "")
     autograded = tmp_path / "_grading" / "autograded" / "a_honest" / "circuit_breaker"
@@ -85,4 +85,4 @@ def test_a_worker_that_dies_costs_only_its_submission(
     with Gradebook(f"sqlite:///{tmp_path / '_grading' / 'gradebook.db'}", "distlab") as gb:
         submission = gb.find_submission("circuit_breaker", "a_honest")
         assert str(submission.timestamp).startswith("2026-03-01 12:00:00")
-        assert submission.score == 26
+        assert submission.score == 30
