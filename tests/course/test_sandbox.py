@@ -24,6 +24,7 @@ from distlab.course.sandbox import (
     Limits,
     Sandbox,
     SandboxedKernelManager,
+    _python_folders,
     sandbox_problem,
 )
 from distlab.errors import SandboxUnavailable
@@ -191,8 +192,12 @@ def test_the_course_folder_and_the_network_are_out_of_reach(facts: dict[str, Any
         "course"
     ].startswith("FileNotFoundError"), facts["course"]
     assert facts["solutions"].startswith("FileNotFoundError")
-    assert set(facts["root"]) <= {"bin", "dev", "etc", "home", "lib", "lib64", "proc", "root",
-                                  "sbin", "tmp", "usr", "work", "lib32", "libx32"}  # fmt: skip
+    # At the root: the system's folders, and the first folder of each path bound for
+    # Python (a course cloned to /check/course has /check there, holding only that path).
+    system = {"bin", "dev", "etc", "home", "lib", "lib64", "proc", "root", "sbin", "tmp", "usr",
+              "lib32", "libx32"}  # fmt: skip
+    bound = {Path(folder).parts[1] for folder in _python_folders()}
+    assert set(facts["root"]) <= system | bound, set(facts["root"]) - system - bound
 
 
 def test_python_and_distlab_are_read_only(facts: dict[str, Any]) -> None:
