@@ -31,8 +31,14 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two runs: everything but the browser tests on TEST_JOBS processes (pytest-xdist, one
+# test file per process at a time, so a file's fixtures are built once), then the browser
+# tests in one process. PYTEST_ARGS goes to both, e.g. PYTEST_ARGS="tests/sim -x"; a run
+# that it leaves without tests (pytest's exit code 5) is not a failure.
+TEST_JOBS ?= 2
 test: install lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile -m "not browser" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m browser $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The e-commerce application as real processes on 127.0.0.1 (registry, users, catalog,
 # orders); Ctrl-C stops everything. SERVICES_ARGS e.g. "--ports auto --verbose".
