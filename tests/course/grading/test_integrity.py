@@ -82,6 +82,22 @@ FORGERIES = {
     "importlib": ("import importlib\nimportlib.reload(distlab)", "imports importlib"),
     "trace": ("import sys\nsys.settrace(tracer)", "settrace"),
     "gc": ("import gc\n[o for o in gc.get_objects() if type(o).__name__ == 'X']", "get_objects"),
+    "__main__": (
+        "import __main__\nshell = getattr(__main__, 'get_' + 'ipython')()",
+        "imports __main__",
+    ),
+    "computed name on a module": (
+        "import threading as t\nf = getattr(t, ''.join(['_', 'shutdown']))",
+        "getattr(t, <computed name>)",
+    ),
+    "computed name from an import": (
+        "from os import path\nsetattr(path, name, fake)",
+        "setattr(path, <computed name>)",
+    ),
+    "__getattribute__": (
+        "shell = object.__getattribute__(ip, 'input_' + 'transformers_post')",
+        "__getattribute__",
+    ),
 }
 
 
@@ -131,6 +147,11 @@ HONEST = {
         "w = Worker()\nw.kill()\nsystem = 'billing'\nmodules = ['a']\n"
     ),
     "getattr of ordinary attributes": "x = getattr(obj, 'state', None)\nsetattr(obj, 'count', 3)",
+    "dispatch by a computed name": (
+        "import time\nclass Machine:\n    def step(self, state):\n"
+        "        return getattr(self, f'_on_{state}')(time.monotonic())\n"
+        "handler = getattr(Machine(), 'on_' + kind, None)"
+    ),
     "help and introspection": "help(CircuitBreaker)\nprint(dir(breaker), vars(breaker))",
     "a syntax error": "def broken(:\n    pass",
     "os basics": "import os\nprint(os.getcwd(), os.path.join('a', 'b'), os.getpid())",

@@ -136,6 +136,7 @@ _NAMES: dict[str, str] = {
             "__closure__",
             "__builtins__",
             "__subclasses__",
+            "__getattribute__",
             "__loader__",
             "__spec__",
             "get_referrers",
@@ -199,7 +200,16 @@ _STORED: dict[str, str] = dict.fromkeys(
 # Modules whose import is flagged (the top-level name, or a dotted prefix).
 _MODULES_FLAGGED: dict[str, str] = {
     **dict.fromkeys(
-        ["IPython", "ipykernel", "jupyter_client", "jupyter_core", "zmq", "tornado", "comm"],
+        [
+            "IPython",
+            "ipykernel",
+            "jupyter_client",
+            "jupyter_core",
+            "zmq",
+            "tornado",
+            "comm",
+            "__main__",
+        ],
         _KERNEL,
     ),
     **dict.fromkeys(
@@ -289,8 +299,11 @@ def _python_source(source: str) -> str:
 
 
 class _Scanner(ast.NodeVisitor):
-    def __init__(self) -> None:
+    def __init__(self, imported: frozenset[str] = frozenset()) -> None:
         self.reasons: list[str] = []
+        # Names the cell binds by importing: an attribute of one of them looked up by a
+        # computed name (getattr(module, "get_" + "ipython")) gets round the name lists.
+        self.imported = imported
 
     def flag(self, reason: str, what: str) -> None:
         text = f"{reason} ({what})"
@@ -347,7 +360,12 @@ class _Scanner(ast.NodeVisitor):
         if name == "type" and isinstance(func, ast.Name) and len(node.args) == 3:
             self.flag(_IDENTITY, "builds a class with type(name, bases, namespace)")
         if name in ("setattr", "__setattr__", "delattr", "getattr") and len(node.args) >= 2:
-            attribute = node.args[1]
+            attribute, owner = node.args[1], node.args[0]
+            computed = not (
+                isinstance(attribute, ast.Constant) and isinstance(attribute.value, str)
+            )
+            if computed and isinstance(owner, ast.Name) and owner.id in self.imported:
+                self.flag(_DYNAMIC, f"{name}({owner.id}, <computed name>)")
             if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
                 value = attribute.value
                 reason = _STORED.get(value) or _NAMES.get(value)
@@ -387,6 +405,16 @@ def _attr_named(node: ast.AST, name: str) -> bool:
     )
 
 
+def _imported_names(tree: ast.AST) -> frozenset[str]:
+    """The names ``tree``'s import statements bind (``import a.b as c`` binds ``c``)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                names.add(alias.asname or alias.name.split(".")[0])
+    return frozenset(names)
+
+
 def scan_source(source: str) -> list[str]:
     """Return why the code cell ``source`` needs review (empty: nothing found).
 
@@ -398,7 +426,7 @@ def scan_source(source: str) -> list[str]:
         tree = ast.parse(_python_source(source))
     except (SyntaxError, ValueError):
         return reasons
-    scanner = _Scanner()
+    scanner = _Scanner(_imported_names(tree))
     scanner.visit(tree)
     return reasons + [r for r in scanner.reasons if r not in reasons]
 
