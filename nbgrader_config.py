@@ -66,6 +66,9 @@ c.Execute.timeout = 5
 # It also restarts a kernel that a submission killed (os._exit) and carries on.
 c.BudgetedExecute.timeout_after_timeout = 2
 c.BudgetedExecute.notebook_budget = 40
+# At most 1 MiB of output per notebook (errors are kept, shortened): a submission that
+# floods its output costs neither the grader's memory nor megabytes of notebook.
+c.BudgetedExecute.output_limit_kb = 1024
 
 # nbgrader's own autograde pipeline, with the budgeted executor instead of Execute.
 c.Autograde.autograde_preprocessors = [

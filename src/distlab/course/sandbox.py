@@ -86,6 +86,10 @@ _ETC_FILES = (
     "/etc/mime.types",
     "/etc/ssl/openssl.cnf",
 )
+# The run folder (the kernel's sockets and connection file) is on the grader's disk,
+# writable by the sandbox: a tmpfs this small is mounted there, so that the sandbox cannot
+# fill the grader's disk through it (its other writable folders are capped tmpfs too).
+_RUN_TMPFS = "size=256k,nr_inodes=64"
 _counter = itertools.count(1)
 # The outer bwrap's namespaces: all but the user namespace (it runs as root, so that
 # its binds can reach a Python under /root and the user can then be changed).
@@ -179,7 +183,7 @@ def sandbox_problem() -> str | None:
     if numbers < (0, 8):
         found = version[0] if version else "unknown"
         return f"bubblewrap {found} is too old: the sandbox needs 0.8 or newer (--disable-userns)"
-    for tool in ("/usr/bin/setpriv", "/usr/bin/prlimit"):
+    for tool in ("/usr/bin/setpriv", "/usr/bin/prlimit", "/usr/bin/mount", "/usr/bin/umount"):
         if not Path(tool).is_file():
             return f"{tool} (util-linux) is not installed"
     if os.geteuid() != 0:
@@ -230,6 +234,15 @@ def sandbox_problem() -> str | None:
     if trial.returncode != 0:
         why = (trial.stderr or trial.stdout).strip().splitlines()
         return f"bubblewrap cannot create namespaces here: {why[-1] if why else trial.returncode}"
+    folder = Path(tempfile.mkdtemp(prefix=f"distlab-sbx-{os.getpid()}-trial-"))
+    try:
+        _mount_run_folder(folder, 65534)
+    except SandboxUnavailable as exc:
+        return f"a tmpfs cannot be mounted here ({exc})"
+    finally:
+        _unmount(folder)
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     return None
 
 
@@ -304,7 +317,7 @@ class KernelSandbox:
         self._cgroups: dict[str, Path] = {}
         try:
             self.run_dir.mkdir(mode=0o700)
-            os.chown(self.run_dir, uid, uid)
+            _mount_run_folder(self.run_dir, uid)
             self.files_dir.mkdir(mode=0o755)
             self._binds = self._hidden_binds()
             self._etc = self._etc_binds()
@@ -581,12 +594,30 @@ class KernelSandbox:
                     break
                 except OSError:  # a killed process not reaped yet
                     time.sleep(0.01)
+        _unmount(self.run_dir)
         shutil.rmtree(self.root, ignore_errors=True)
 
     @property
     def closed(self) -> bool:
         """True once :meth:`close` has run."""
         return self._closed
+
+
+def _mount_run_folder(folder: Path, uid: int) -> None:
+    """Mount a tiny tmpfs owned by ``uid`` on ``folder`` (see ``_RUN_TMPFS``)."""
+    options = f"{_RUN_TMPFS},mode=0700,uid={uid},gid={uid}"
+    done = _run_quietly(
+        ["/usr/bin/mount", "-t", "tmpfs", "-o", options, "distlab-run", str(folder)]
+    )
+    if done.returncode != 0:
+        why = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
+        raise SandboxUnavailable(f"cannot mount the sandbox's run folder {folder}: {why}")
+
+
+def _unmount(folder: Path) -> None:
+    """Detach what is mounted on ``folder`` (nothing: nothing happens)."""
+    if os.path.ismount(folder):
+        _run_quietly(["/usr/bin/umount", "--lazy", str(folder)])
 
 
 def _open_parents(binds: Sequence[str], keep: Iterable[str] = ()) -> list[str]:
@@ -640,6 +671,7 @@ def _sweep_stale() -> None:
                 if not match or not entry.is_dir() or _alive(int(match.group(1))):
                     continue
                 if parent == Path(tempfile.gettempdir()):
+                    _unmount(entry / "run")
                     shutil.rmtree(entry, ignore_errors=True)
                 else:
                     with contextlib.suppress(OSError):

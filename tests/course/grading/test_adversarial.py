@@ -289,6 +289,48 @@ def ban_evasions(course: Path) -> Any:
     )
 
 
+def forged_partial_credit(course: Path) -> Any:
+    """A thread that shows a result in every cell it can: nbgrader scores a test cell by its first
+    result (a value that is not a number between 0 and its points gives it full points)."""
+    return _before_tests(
+        released(EXERCISE),
+        "import sys, threading, time\n"
+        "show = sys.__dict__['display' + 'hook']\n"
+        "def spam():\n"
+        "    while True:\n"
+        "        show(-1)\n"
+        "        time.sleep(0.002)\n"
+        "threading.Thread(target=spam, daemon=True).start()",
+    )
+
+
+def run_folder(course: Path) -> Any:
+    """Fill the grader's folder that holds the kernel's sockets (on the host's disk)."""
+    return _before_tests(
+        released(EXERCISE),
+        "import os, sys\n"
+        "run = os.path.dirname(sys.argv[sys.argv.index('-f') + 1])\n"
+        "written = 0\n"
+        "try:\n"
+        "    for i in range(4):\n"
+        "        with open(os.path.join(run, f'fill{i}'), 'wb') as f:\n"
+        "            f.write(b'x' * (1 << 20))\n"
+        "        written += 1\n"
+        "except OSError as exc:\n"
+        "    print('refused:', exc)\n"
+        "print(f'wrote {written} MiB')",
+    )
+
+
+def output_flood(course: Path) -> Any:
+    """A right answer, and a cell that writes 40 MiB on one line to its stderr descriptor."""
+    return insert_before(
+        honest(EXERCISE),
+        "part_b",
+        "import os\nfor _ in range(40):\n    os.write(2, b'E' * (1 << 20))",
+    )
+
+
 ATTACKS: dict[str, Callable[..., Any]] = {
     "cross_student": cross_student,
     "detached_process": detached_process,
@@ -304,6 +346,9 @@ ATTACKS: dict[str, Callable[..., Any]] = {
     "network": network,
     "environment": environment,
     "ban_evasions": ban_evasions,
+    "forged_partial_credit": forged_partial_credit,
+    "run_folder": run_folder,
+    "output_flood": output_flood,
 }
 # Graded in this order: the honest submission first and last, the untouched one between.
 STUDENTS = ["a_honest", *[f"b_{name}" for name in ATTACKS], "c_untouched", "d_honest"]
@@ -508,6 +553,28 @@ def test_a_forgery_the_scan_cannot_see_is_caught_by_the_canary(batch: dict[str, 
         "(failed tests are being hidden)"
     ]
     assert graded.score > 0  # the forgery worked in the kernel: that is why it is flagged
+
+
+def test_results_shown_in_test_cells_are_not_scores(batch: dict[str, Any]) -> None:
+    """A result student code shows while a test runs earns nothing, and is flagged."""
+    graded = batch["graded"]["b_forged_partial_credit"]
+    assert graded.score == 0, graded
+    assert any("a test cell" in r for r in graded.review), graded.review
+
+
+def test_the_folder_of_the_kernels_sockets_cannot_fill_the_disk(batch: dict[str, Any]) -> None:
+    """The run folder is on the grader's machine: the sandbox may not write megabytes there."""
+    printed = _outputs(batch, "b_run_folder")
+    assert "wrote 0 MiB" in printed and "No space left on device" in printed, printed
+
+
+def test_output_is_capped_and_named(batch: dict[str, Any]) -> None:
+    """40 MiB written to a file descriptor: cut at the output limit, named; tests still count."""
+    graded = batch["graded"]["b_output_flood"]
+    assert graded.limits == ["output limit (1024 KiB per notebook)"]
+    assert graded.score == FULL_MARKS
+    path = batch["course"] / "_grading" / "autograded" / "b_output_flood" / EXERCISE
+    assert (path / f"{EXERCISE}.ipynb").stat().st_size < 2 << 20
 
 
 def test_limits_are_hit_named_and_cost_only_the_cell_that_hit_them(

@@ -98,6 +98,67 @@ FORGERIES = {
         "shell = object.__getattribute__(ip, 'input_' + 'transformers_post')",
         "__getattribute__",
     ),
+    # Found by the red team of issue 9: ways round the name lists above.
+    "a module's namespace": (
+        "import sys\nshow = vars(sys)['display' + 'hook']",
+        "vars(sys)",
+    ),
+    "a module's __dict__": (
+        "import sys\nshow = sys.__dict__['display' + 'hook']",
+        "sys.__dict__",
+    ),
+    "a module under another name": (
+        "import sys\nm = sys\nshow = getattr(m, 'display' + 'hook')",
+        "getattr(m, <computed name>)",
+    ),
+    "a class's namespace": ("method = type(sys.stdout).__dict__[name]", "type(...).__dict__"),
+    "attrgetter": (
+        "from operator import attrgetter\nip = attrgetter('get_' + 'ipython')",
+        "attrgetter(<computed name>)",
+    ),
+    "a builtin's module": ("b = print.__self__\nb.AssertionError = Exception", "__self__"),
+    "format string traversal": (
+        "leak = '{0.__init__.__globals__}'.format(breaker)",
+        "attribute lookup in a format string",
+    ),
+    "frames from traceback": (
+        "import traceback\nfor frame, line in traceback.walk_stack(None):\n    pass",
+        "walk_stack",
+    ),
+    "source of the cells": ("import linecache\nleak = str(linecache.cache)", "imports linecache"),
+    "source of a test's function": (
+        "import inspect\nleak = inspect.getsource(func)",
+        "getsource",
+    ),
+    "bytecode": ("import dis\ndis.dis(func)", "imports dis"),
+    "input history": (
+        "def leak():\n    return _ii + _i12",
+        "reaches into the kernel or IPython (_ii)",
+    ),
+    "output stream internals": (
+        "import sys\nsession = sys.stdout.session\nsession.send = forged",
+        "sys.stdout.session",
+    ),
+    "patching a module the tests use": (
+        "import time\ntime.monotonic = lambda: 0.0",
+        "patches time.monotonic",
+    ),
+    "mock.patch": (
+        "from unittest import mock\nmock.patch('time.monotonic', return_value=0).start()",
+        "imports unittest.mock",
+    ),
+    "object.__setattr__ on a class the tests use": (
+        "from distlab import ManualClock\nobject.__setattr__(ManualClock, name, fake)",
+        "patches ManualClock with __setattr__",
+    ),
+    "computed name on a builtin": (
+        "owner = getattr(print, '__se' + 'lf__')",
+        "getattr(print, <computed name>)",
+    ),
+    "patching a class the tests use": (
+        "import threading\nthreading.Thread.start = lambda self: None",
+        "patches threading.Thread.start",
+    ),
 }
 
 
@@ -156,6 +217,23 @@ HONEST = {
     "a syntax error": "def broken(:\n    pass",
     "os basics": "import os\nprint(os.getcwd(), os.path.join('a', 'b'), os.getpid())",
     "printing files": "with open('notes.txt', 'w') as f:\n    f.write('tried 3 thresholds')",
+    "tracebacks of its own errors": (
+        "import traceback\ntry:\n    breaker.call(fail)\nexcept Exception:\n"
+        "    traceback.print_exc()\n    message = traceback.format_exc()"
+    ),
+    "inspect for coroutines": (
+        "import inspect\nif inspect.iscoroutinefunction(func):\n    pass\n"
+        "params = inspect.signature(func).parameters"
+    ),
+    "underscores": "for _ in range(3):\n    pass\n_, second = (1, 2)\n_private = 1",
+    "its own objects' dicts": "print(self.__dict__, breaker.__dict__, type(self).__name__)",
+    "settings of imported modules": (
+        "import matplotlib.pyplot as plt\nimport logging\nimport random\n"
+        "plt.rcParams['figure.figsize'] = (8, 3)\nlogging.basicConfig(level=logging.INFO)\n"
+        "random.seed(1)\nlog = logging.getLogger('breaker')\nlog.level = logging.DEBUG"
+    ),
+    "format strings": "print('{0} of {1}'.format(1, 2), '{x.state}'.format(x=breaker), f'{a.b}')",
+    "an alias that is not a module": "state = 'open'\ncurrent = state\nx = getattr(current, name)",
 }
 
 
@@ -197,6 +275,27 @@ def test_scan_cells_scans_the_student_cells_only() -> None:
     assert reasons == [
         "cell helpers reaches into the kernel or IPython (get_ipython)",
         "cell 3 (added) uses low-level interpreter access (imports ctypes)",
+    ]
+
+
+def test_redefining_a_name_the_tests_use_is_flagged() -> None:
+    """A test helper an instructor cell defines, rebound by a later student cell, is flagged."""
+    helpers = nbformat.v4.new_code_cell(
+        "import time\nfrom distlab import ManualClock\n"
+        "def check_state(breaker, expected, when):\n    assert breaker.state == expected\n"
+        "class Boom(Exception):\n    pass\nbreaker = None"
+    )
+    helpers.metadata["nbgrader"] = {"grade_id": "test_helpers", "locked": True}
+    early = nbformat.v4.new_code_cell("def trip(b, n):\n    pass")  # before: overwritten anyway
+    rebinding = nbformat.v4.new_code_cell(
+        "import time\nfrom distlab import ManualClock\nbreaker = CircuitBreaker()\n"
+        "def check_state(*args):\n    pass\nBoom = Exception"
+    )
+    nb = nbformat.v4.new_notebook(cells=[early, helpers, rebinding])
+    reasons = scan_cells(nb, {"test_helpers": helpers.source})
+    assert reasons == [
+        "cell 3 (added) redefines what the tests use (check_state)",
+        "cell 3 (added) redefines what the tests use (Boom)",
     ]
 
 

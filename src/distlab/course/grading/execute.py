@@ -16,6 +16,7 @@ While autograding, :class:`BudgetedExecute` also runs the kernel in a sandbox (s
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import math
 import os
@@ -32,7 +33,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Float
+from traitlets import Float, Int
 
 from distlab.course.grading.integrity import (
     canary_cells,
@@ -170,6 +171,13 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         "the submission is known to hang, and honest tests take milliseconds.",
     ).tag(config=True)
 
+    output_limit_kb = Int(
+        1024,
+        help="KiB of output a whole notebook may produce (<= 0: no limit). Past it, "
+        "printed and displayed output is dropped (errors are kept, shortened), and the "
+        "report names the limit.",
+    ).tag(config=True)
+
     _started: float = 0.0
     _timed_out: bool = False
     _setup: list[str]
@@ -177,6 +185,10 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
     _cwd: str = ""
     _deaths: list[int]
     _budget_running: bool = False
+    _guarded: frozenset[int] = frozenset()
+    _forged: list[str]
+    _output_used: int = 0
+    _output_capped: bool = False
 
     def preprocess(self, nb: Any, resources: Any = None, km: Any = None) -> Any:
         """Execute the notebook's cells within the budget; see the class docstring."""
@@ -187,6 +199,10 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         self._iopub_timeout = self.iopub_timeout
         self.timeout_func = self._cell_timeout
         self._deaths = []
+        self._forged = []
+        self._guarded = frozenset()
+        self._output_used = 0
+        self._output_capped = False
         resources = resources if resources is not None else {}
         path = resources.get("metadata", {}).get("path") or os.getcwd()
         self._cwd = os.path.abspath(path)
@@ -220,6 +236,15 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             tests = [c for c in nb.cells if nbgrader_utils.is_grade(c) and c.cell_type == "code"]
             canary = canary_cells(_docstring_line(tests[-1].source) if tests else "")
             nb.cells.extend(canary.cells)
+            # The test cells (their source is the gradebook's, restored by nbgrader) and
+            # the canary cells: student code must not shape what they show.
+            first_canary = len(nb.cells) - len(canary.cells)
+            self._guarded = frozenset(
+                i
+                for i, c in enumerate(nb.cells)
+                if c.cell_type == "code"
+                and (i >= first_canary or (nbgrader_utils.is_grade(c) and not _is_solution(c)))
+            )
         limits: list[str] = []
         try:
             try:
@@ -248,10 +273,13 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             if box is not None and not box.closed:
                 box.close()
         if grading:
+            review += self._forged
             if canary is not None:
                 review += canary_verdict(canary, executed)
             review += gradebook_changes(before, gradebook_fingerprint(str(info["db_url"])))
             limits += self._limits_from(nb, box)
+            if self._output_capped:
+                limits.append(f"output limit ({self.output_limit_kb} KiB per notebook)")
             integrity = Integrity(
                 sandboxed=box is not None, review=tuple(review), limits=tuple(limits)
             )
@@ -321,6 +349,74 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             submitted.flagged = True
             gb.db.commit()
 
+    def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+        """Handle one message from the kernel: outputs capped, test cells guarded.
+
+        Test cells (and the canary cells) never take ``clear_output`` or display
+        updates, which only student code could send there (a thread can clear a failed
+        test's error before the cell ends). Past ``output_limit_kb`` of output in the
+        notebook, streams and displays are dropped and errors shortened.
+        """
+        kind = msg.get("msg_type", "")
+        guarded = cell_index in self._guarded
+        if guarded and kind in ("clear_output", "update_display_data"):
+            self._forge_found(f"{kind} sent into a test cell")
+            return None
+        content = msg.get("content") or {}
+        if guarded and kind in ("display_data", "execute_result"):
+            transient = content.get("transient") or {}
+            if transient.get("display_id"):  # could be updated later from anywhere
+                self._forge_found(f"{kind} with a display id sent into a test cell")
+                return None
+        if kind in ("stream", "display_data", "execute_result", "error"):
+            size = _output_size(content)
+            limit = self.output_limit_kb << 10
+            if self.output_limit_kb > 0 and self._output_used + size > limit:
+                self._output_capped = True
+                if kind != "error":
+                    if not (guarded and content.get("name") == "stderr"):
+                        return None
+                    # nbgrader scores a test that wrote to stderr 0: keep that fact.
+                    msg = {**msg, "content": {**content, "text": "[output limit]\n"}}
+                else:
+                    msg = {**msg, "content": _shortened_error(content)}
+                size = _output_size(msg["content"])
+            self._output_used += size
+        return super().process_message(msg, cell, cell_index)
+
+    def _forge_found(self, what: str) -> None:
+        reason = (
+            "a test cell got outputs its test does not produce, sent by student code "
+            f"({what}): results are being forged"
+        )
+        if reason not in self._forged:
+            self._forged.append(reason)
+
+    def _check_results(self, cell: Any, index: int) -> None:
+        """Drop results student code showed in a test cell; nbgrader would score them.
+
+        nbgrader scores a test cell by its first error, stderr or result output, and a
+        result that is not a number between 0 and the cell's points gives full points.
+        A test's own result comes last, from a last line that is an expression, and only
+        when nothing failed; any other result in a test cell was shown by student code
+        (``sys.displayhook`` from a thread, or from code the test calls).
+        """
+        if index not in self._guarded:
+            return
+        outputs = list(cell.get("outputs", []))
+        results = [o for o in outputs if o.get("output_type") == "execute_result"]
+        if not results:
+            return
+        failed = any(
+            o.get("output_type") == "error"
+            or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            for o in outputs
+        )
+        legit = not failed and len(results) == 1 and _ends_with_expression(cell.source)
+        if not legit:
+            cell.outputs = [o for o in outputs if o.get("output_type") != "execute_result"]
+            self._forge_found("a result shown while the test ran")
+
     def _remaining(self) -> float:
         if self.notebook_budget <= 0:
             return math.inf
@@ -337,6 +433,11 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
 
     def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
         """Run one cell, or mark it skipped when the budget is spent."""
+        cell, resources = self._run_cell(cell, resources, index)
+        self._check_results(cell, index)
+        return cell, resources
+
+    def _run_cell(self, cell: Any, resources: Any, index: int) -> Any:
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
         self.iopub_timeout = self._iopub_timeout
@@ -451,6 +552,36 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
                 )
             except Exception:
                 return
+
+
+def _is_solution(cell: Any) -> bool:
+    return bool(nbgrader_utils.is_solution(cell))
+
+
+def _ends_with_expression(source: str) -> bool:
+    """True when the last statement of ``source`` is an expression (it may show a result)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and isinstance(body[-1], ast.Expr)
+
+
+def _output_size(content: dict[str, Any]) -> int:
+    """About how many bytes an output message carries (its text, data and traceback)."""
+    size = len(str(content.get("text", ""))) + len(str(content.get("evalue", "")))
+    size += sum(len(str(line)) for line in content.get("traceback") or [])
+    data = content.get("data") or {}
+    if isinstance(data, dict):
+        size += sum(len(str(value)) for value in data.values())
+    return size
+
+
+def _shortened_error(content: dict[str, Any], keep: int = 2000) -> dict[str, Any]:
+    """An error output's content cut to ``keep`` characters of message, no traceback."""
+    ename = str(content.get("ename", ""))[:200]
+    evalue = str(content.get("evalue", ""))[:keep]
+    return {**content, "ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}
 
 
 class HideHiddenTestTracebacks(NbGraderPreprocessor):  # type: ignore[misc]

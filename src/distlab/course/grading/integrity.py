@@ -22,6 +22,7 @@ Each finding is a short reason; a report with reasons reads "needs review: ...".
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
 import re
 import secrets
@@ -51,6 +52,7 @@ _IDENTITY = "rewrites a class's or function's identity"
 _DYNAMIC = "runs code built at run time"
 _FILES = "touches grading or system files"
 _MODULES = "changes loaded modules"
+_PATCHES = "changes code the tests rely on"
 
 # Names or attributes (any use) and the reason they are flagged.
 _NAMES: dict[str, str] = {
@@ -147,6 +149,20 @@ _NAMES: dict[str, str] = {
             "ModuleType",
             "LambdaType",
             "CellType",
+            # Frames and test sources by other routes (traceback, inspect, a builtin's
+            # module): a caller's frame is the kernel, its source a hidden test.
+            "__self__",
+            "walk_stack",
+            "walk_tb",
+            "extract_stack",
+            "format_stack",
+            "print_stack",
+            "getsource",
+            "getsourcelines",
+            "getsourcefile",
+            "findsource",
+            "getframeinfo",
+            "getclosurevars",
         ],
         _LOWLEVEL,
     ),
@@ -216,6 +232,7 @@ _MODULES_FLAGGED: dict[str, str] = {
         ["nbgrader", "nbformat", "nbclient", "nbconvert", "sqlalchemy", "alembic"], _FILES
     ),
     **dict.fromkeys(["subprocess", "multiprocessing", "pty", "signal", "pexpect"], _PROCESS),
+    **dict.fromkeys(["unittest.mock", "mock"], _PATCHES),
     **dict.fromkeys(
         [
             "ctypes",
@@ -232,6 +249,8 @@ _MODULES_FLAGGED: dict[str, str] = {
             "bdb",
             "site",
             "resource",
+            "linecache",
+            "dis",
             "distlab.course",
         ],
         _LOWLEVEL,
@@ -257,6 +276,27 @@ _PATH_MARKERS = (
     "kernel.json",
 )
 _PATH_SUFFIXES = (".py", ".pyc", ".pth", ".so")
+# Builtins (print, getattr...): an attribute of one looked up by a computed name
+# (getattr(print, "__se" + "lf__") is the builtins module) is as suspect as a module's.
+_BUILTINS = frozenset(dir(builtins))
+# IPython's input history: _i, _ii, _iii (the last inputs) and _i<N> (input N).
+_HISTORY = re.compile(r"_i{1,3}|_i\d+")
+# An attribute looked up by a format string: "{0.__init__.__globals__}".format(x).
+_FORMAT_DUNDER = re.compile(r"\{[^{}]*\.__\w+__")
+# What honest code does with sys.stdout and sys.stderr: the rest is the kernel's.
+_STREAM_API = {
+    "write",
+    "writelines",
+    "flush",
+    "isatty",
+    "encoding",
+    "errors",
+    "fileno",
+    "name",
+    "closed",
+    "writable",
+    "readable",
+}
 # IPython line and cell magics that only time or show things.
 _HARMLESS_MAGICS = {"time", "timeit", "matplotlib", "pprint", "precision", "who", "whos"}
 _MAGIC = re.compile(r"^\s*(%%?|!)\s*([A-Za-z_]\w*)?")
@@ -299,11 +339,16 @@ def _python_source(source: str) -> str:
 
 
 class _Scanner(ast.NodeVisitor):
-    def __init__(self, imported: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, imported: frozenset[str] = frozenset(), bound: frozenset[str] = frozenset()
+    ) -> None:
         self.reasons: list[str] = []
-        # Names the cell binds by importing: an attribute of one of them looked up by a
-        # computed name (getattr(module, "get_" + "ipython")) gets round the name lists.
+        # Names the cell binds by importing (or to an imported name): an attribute of
+        # one of them looked up by a computed name (getattr(module, "get_" + "ipython"))
+        # or through its namespace (vars(sys)[...]) gets round the name lists.
         self.imported = imported
+        # Names the cell assigns itself (a loop's `_i` is not IPython's history).
+        self.bound = bound
 
     def flag(self, reason: str, what: str) -> None:
         text = f"{reason} ({what})"
@@ -315,6 +360,8 @@ class _Scanner(ast.NodeVisitor):
             self.flag(_NAMES[node.id], node.id)
         elif node.id in _BARE:
             self.flag(_BARE[node.id], node.id)
+        elif _HISTORY.fullmatch(node.id) and node.id not in self.bound:
+            self.flag(_KERNEL, node.id)
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
@@ -326,6 +373,22 @@ class _Scanner(ast.NodeVisitor):
             self.flag(_OF_MODULE[owner, name], f"{owner}.{name}")
         elif isinstance(node.ctx, ast.Store | ast.Del) and name in _STORED:
             self.flag(_STORED[name], f"assigns {name}")
+        root = _root_name(node)
+        if isinstance(node.ctx, ast.Store | ast.Del) and root in self.imported:
+            self.flag(_PATCHES, f"patches {ast.unparse(node)}")
+        if name == "__dict__" and isinstance(node.ctx, ast.Load):
+            if isinstance(node.value, ast.Name) and node.value.id in self.imported:
+                self.flag(_LOWLEVEL, f"{node.value.id}.__dict__")
+            elif _is_type_call(node.value):
+                self.flag(_LOWLEVEL, "type(...).__dict__")
+        stream = node.value
+        if (
+            isinstance(stream, ast.Attribute | ast.Name)
+            and (stream.attr if isinstance(stream, ast.Attribute) else stream.id)
+            in ("stdout", "stderr", "__stdout__", "__stderr__")
+            and name not in _STREAM_API
+        ):
+            self.flag(_KERNEL, ast.unparse(node))
         if name in ("register", "unregister", "callbacks") and _attr_named(node.value, "events"):
             self.flag(_KERNEL, f"events.{name}")
         self.generic_visit(node)
@@ -364,8 +427,11 @@ class _Scanner(ast.NodeVisitor):
             computed = not (
                 isinstance(attribute, ast.Constant) and isinstance(attribute.value, str)
             )
-            if computed and isinstance(owner, ast.Name) and owner.id in self.imported:
-                self.flag(_DYNAMIC, f"{name}({owner.id}, <computed name>)")
+            module_like = isinstance(owner, ast.Name) and (
+                owner.id in self.imported or (owner.id in _BUILTINS and owner.id not in self.bound)
+            )
+            if computed and module_like:
+                self.flag(_DYNAMIC, f"{name}({ast.unparse(owner)}, <computed name>)")
             if isinstance(attribute, ast.Constant) and isinstance(attribute.value, str):
                 value = attribute.value
                 reason = _STORED.get(value) or _NAMES.get(value)
@@ -373,6 +439,20 @@ class _Scanner(ast.NodeVisitor):
                     self.flag(reason, f"{name}(..., {value!r})")
         if name in ("globals", "vars", "locals") and isinstance(func, ast.Name) and not node.args:
             self.flag(_LOWLEVEL, f"{name}()")
+        if name == "vars" and isinstance(func, ast.Name) and len(node.args) == 1:
+            target = node.args[0]
+            if isinstance(target, ast.Name) and target.id in self.imported:
+                self.flag(_LOWLEVEL, f"vars({target.id})")
+            elif _is_type_call(target):
+                self.flag(_LOWLEVEL, "vars(type(...))")
+        if name in ("setattr", "delattr", "__setattr__", "__delattr__") and node.args:
+            owner_name = _root_name(node.args[0])
+            if owner_name in self.imported:
+                self.flag(_PATCHES, f"patches {ast.unparse(node.args[0])} with {name}")
+        if name in ("attrgetter", "methodcaller") and node.args:
+            first = node.args[0]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                self.flag(_DYNAMIC, f"{name}(<computed name>)")
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
@@ -389,6 +469,8 @@ class _Scanner(ast.NodeVisitor):
             self.flag(_NAMES.get(value) or _BARE[value], f"{value!r} in a string")
         elif value in ("__class__", "__qualname__", "__bases__"):
             self.flag(_IDENTITY, f"{value!r} in a string")
+        elif _FORMAT_DUNDER.search(value):
+            self.flag(_LOWLEVEL, "attribute lookup in a format string")
 
 
 def _call_name(func: ast.AST) -> str:
@@ -405,14 +487,88 @@ def _attr_named(node: ast.AST, name: str) -> bool:
     )
 
 
+def _root_name(node: ast.AST) -> str:
+    """The name an attribute chain starts from (``a`` for ``a.b.c``), or ""."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_type_call(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "type"
+        and len(node.args) == 1
+    )
+
+
 def _imported_names(tree: ast.AST) -> frozenset[str]:
-    """The names ``tree``'s import statements bind (``import a.b as c`` binds ``c``)."""
+    """The names ``tree``'s import statements bind (``import a.b as c`` binds ``c``).
+
+    A name assigned one of them (``m = sys``) counts too.
+    """
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
                 names.add(alias.asname or alias.name.split(".")[0])
+    aliases = [
+        (node.targets, node.value.id)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name)
+    ]
+    for _ in range(3):  # a = sys; b = a
+        for targets, source in aliases:
+            if source in names:
+                names.update(t.id for t in targets if isinstance(t, ast.Name))
     return frozenset(names)
+
+
+def _assigned_names(tree: ast.AST) -> frozenset[str]:
+    """Every name ``tree`` stores to (assignments, loop targets, parameters...)."""
+    names = {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del)
+    }
+    names.update(node.arg for node in ast.walk(tree) if isinstance(node, ast.arg))
+    return frozenset(names)
+
+
+def _definitions(tree: ast.AST) -> dict[str, str]:
+    """Names a cell's top level defines, with what: ``def``/``class`` or the import."""
+    defined: dict[str, str] = {}
+    for node in getattr(tree, "body", []):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined[node.name] = "def"
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            module = node.module if isinstance(node, ast.ImportFrom) else ""
+            for alias in node.names:
+                name = alias.asname or alias.name.split(".")[0]
+                defined[name] = f"import {module}:{alias.name}"
+    return defined
+
+
+def _rebindings(tree: ast.AST, used: dict[str, str]) -> list[str]:
+    """Names of ``used`` (instructor definitions) that ``tree`` binds to something else.
+
+    Importing the same thing again is fine; a function, a class, an assignment or
+    another import under that name is not.
+    """
+    names: list[str] = []
+    mine = _definitions(tree)
+    for node in ast.walk(tree):
+        bound: list[str] = []
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound = [node.name]
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound = [node.id]
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound = [a.asname or a.name.split(".")[0] for a in node.names]
+            bound = [n for n in bound if mine.get(n) != used.get(n)]
+        names += [n for n in bound if n in used and n not in names]
+    return names
 
 
 def scan_source(source: str) -> list[str]:
@@ -426,9 +582,16 @@ def scan_source(source: str) -> list[str]:
         tree = ast.parse(_python_source(source))
     except (SyntaxError, ValueError):
         return reasons
-    scanner = _Scanner(_imported_names(tree))
+    scanner = _Scanner(_imported_names(tree), _assigned_names(tree))
     scanner.visit(tree)
     return reasons + [r for r in scanner.reasons if r not in reasons]
+
+
+def _parsed(source: str) -> ast.AST | None:
+    try:
+        return ast.parse(_python_source(_magics(source)[1]))
+    except (SyntaxError, ValueError):
+        return None
 
 
 def scan_cells(nb: Any, instructor: Mapping[str, str]) -> list[str]:
@@ -445,14 +608,25 @@ def scan_cells(nb: Any, instructor: Mapping[str, str]) -> list[str]:
         One reason per finding, naming the cell (``cell impl_circuit_breaker: ...``).
     """
     reasons: list[str] = []
+    # What the instructor cells run so far define (test helpers, imports): a student
+    # cell after them that rebinds one (def check_state(*a): pass) forges the tests.
+    used: dict[str, str] = {}
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code":
             continue
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id in instructor and instructor[grade_id] == cell.source:
+            tree = _parsed(cell.source)
+            used.update(_definitions(tree) if tree is not None else {})
             continue
         name = f"cell {grade_id}" if grade_id else f"cell {index + 1} (added)"
         reasons += [f"{name} {reason}" for reason in scan_source(cell.source)]
+        tree = _parsed(cell.source)
+        if tree is not None:
+            reasons += [
+                f"{name} redefines what the tests use ({rebound})"
+                for rebound in _rebindings(tree, used)
+            ]
     return reasons
 
 

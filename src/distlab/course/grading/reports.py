@@ -7,6 +7,7 @@ both are built from nbgrader's graded cells by the helpers at the bottom.
 from __future__ import annotations
 
 import ast
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,7 +209,26 @@ def _docstring_line(source: str) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def _printable(text: str) -> str:
+    """``text`` with control and format characters escaped (``\\x1b``, ``\\u202e``).
+
+    Messages come from student code: an escape sequence or a bidirectional override in
+    one would otherwise redraw the report in the grader's terminal.
+    """
+    return "".join(
+        (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch != "\t"
+        else ch
+        for ch in text
+    )
+
+
 def _failure_message(cell: Any) -> str:
+    """The one line a report shows for a test cell that failed ("" when it passed)."""
+    return _printable(_raw_failure_message(cell))
+
+
+def _raw_failure_message(cell: Any) -> str:
     for output in cell.get("outputs", []):
         if output.output_type == "error" and output.get("ename") == "CellTimeoutError":
             return (
