@@ -331,6 +331,23 @@ def output_flood(course: Path) -> Any:
     )
 
 
+def html_injection(course: Path) -> Any:
+    """A right answer; script and markup in a markdown cell it adds and in what it displays
+    (the autograded notebook and the feedback are opened in the instructor's browser)."""
+    nb = honest(EXERCISE)
+    notes = nbformat.v4.new_markdown_cell(
+        "My notes <script>document.title = 'owned'</script><img src=x onerror=\"alert(1)\"> "
+        "[docs](javascript:alert(2))"
+    )
+    nb.cells.insert(cell_index(nb, "part_b"), notes)
+    nb.cells[cell_index(nb, "impl_fetch_json")].source += (
+        "\n\nclass Shown:\n"
+        "    def _repr_html_(self):\n        return '<script>alert(3)</script>'\n\n"
+        "    def _repr_javascript_(self):\n        return 'alert(4)'\n\n\nShown()"
+    )
+    return nb
+
+
 ATTACKS: dict[str, Callable[..., Any]] = {
     "cross_student": cross_student,
     "detached_process": detached_process,
@@ -349,6 +366,7 @@ ATTACKS: dict[str, Callable[..., Any]] = {
     "forged_partial_credit": forged_partial_credit,
     "run_folder": run_folder,
     "output_flood": output_flood,
+    "html_injection": html_injection,
 }
 # Graded in this order: the honest submission first and last, the untouched one between.
 STUDENTS = ["a_honest", *[f"b_{name}" for name in ATTACKS], "c_untouched", "d_honest"]
@@ -575,6 +593,21 @@ def test_output_is_capped_and_named(batch: dict[str, Any]) -> None:
     assert graded.score == FULL_MARKS
     path = batch["course"] / "_grading" / "autograded" / "b_output_flood" / EXERCISE
     assert (path / f"{EXERCISE}.ipynb").stat().st_size < 2 << 20
+
+
+def test_no_markup_of_the_student_reaches_a_browser(batch: dict[str, Any]) -> None:
+    """Autograded notebook and feedback: the student's markup is text, its HTML output gone."""
+    assert batch["graded"]["b_html_injection"].score == FULL_MARKS
+    path = batch["course"] / "_grading" / "autograded" / "b_html_injection" / EXERCISE
+    nb = nbformat.read(path / f"{EXERCISE}.ipynb", as_version=4)
+    kinds = {k for c in nb.cells for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert kinds <= {"text/plain", "image/png", "image/jpeg", "image/gif"}, kinds
+    _feedback(batch, "b_html_injection")
+    feedback = batch["course"] / "_grading" / "feedback" / "b_html_injection" / EXERCISE
+    page = (feedback / f"{EXERCISE}.html").read_text()
+    assert "My notes" in page
+    for tag in (r"<script>\s*(document|alert)", r"<img[^>]*onerror", r"href=.javascript"):
+        assert not re.search(tag, page), tag
 
 
 def test_limits_are_hit_named_and_cost_only_the_cell_that_hit_them(

@@ -20,6 +20,7 @@ import ast
 import contextlib
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -229,6 +230,7 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
         review: list[str] = []
         before = None
         canary = None
+        instructor: dict[str, tuple[bool, str]] | None = None
         if grading:
             instructor = _instructor_cells(info) or {}
             review += scan_cells(nb, {k: src for k, (locked, src) in instructor.items() if locked})
@@ -273,6 +275,7 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
             if box is not None and not box.closed:
                 box.close()
         if grading:
+            _defang(nb, {k: src for k, (locked, src) in (instructor or {}).items() if locked})
             review += self._forged
             if canary is not None:
                 review += canary_verdict(canary, executed)
@@ -552,6 +555,33 @@ class BudgetedExecute(Execute):  # type: ignore[misc]  # nbgrader is untyped
                 )
             except Exception:
                 return
+
+
+# What an output may show in the autograded notebook, the formgrader and feedback: no
+# HTML, JavaScript, SVG or Markdown (they run script in the instructor's browser).
+_SAFE_MIME = ("text/plain", "image/png", "image/jpeg", "image/gif")
+_SCRIPT_URL = re.compile(r"(?i)(java|vb)script:")
+
+
+def _defang(nb: Any, instructor: dict[str, str]) -> None:
+    """Make the graded notebook safe to open in a browser (formgrader, feedback).
+
+    Outputs keep only plain text and bitmaps (any cell's: student code ran in the
+    instructor's cells too); the student's Markdown cells show ``<`` literally, so the
+    markup in them is text, and a script URL gets a space (no longer a link).
+    """
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if isinstance(data, dict) and set(data) - set(_SAFE_MIME):
+                kept = {k: v for k, v in data.items() if k in _SAFE_MIME}
+                output["data"] = kept or {"text/plain": "(output not shown: not plain text)"}
+                output.get("metadata", {}).clear()
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        mine = grade_id in instructor and instructor[grade_id] == cell.source
+        if cell.get("cell_type") == "markdown" and not mine:
+            source = cell.source.replace("<", "&lt;")
+            cell.source = _SCRIPT_URL.sub(lambda m: m.group(0)[:-1] + " :", source)
 
 
 def _is_solution(cell: Any) -> bool:
