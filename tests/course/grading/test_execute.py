@@ -48,6 +48,17 @@ def test_tracebacks_of_cells_with_hidden_tests_are_cut_to_the_message() -> None:
     assert len(nb.cells[1].outputs[0].traceback) == 3  # visible tests keep their traceback
 
 
+def test_feedback_shows_one_short_line_of_a_hidden_tests_message() -> None:
+    """Student code chooses what its exceptions say: a long message cannot carry much away."""
+    cell = _grade_cell("visible()\n### BEGIN HIDDEN TESTS\nsecret()\n### END HIDDEN TESTS")
+    cell.outputs[0].evalue = "got " + "x" * 1000 + "\nline two of a leak"
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb, _ = HideHiddenTestTracebacks().preprocess(nb, {})
+    shown = nb.cells[0].outputs[0]
+    short = ("got " + "x" * 1000)[:299] + "…"  # 300 characters
+    assert (shown.evalue, shown.traceback) == (short, [f"AssertionError: {short}"])
+
+
 def test_kernels_from_sets_the_pool_only_inside_the_block() -> None:
     """The slot BudgetedExecute reads is reset afterwards, even when the block raises."""
     pool: Any = SimpleNamespace(sandboxed=True)

@@ -619,7 +619,8 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):  # type: ignore[misc]
 
     A traceback quotes the failing line, and in a hidden test that line is hidden test
     source. The message (``AssertionError: state should be 'open', got 'closed'``) is
-    written for students and stays. Run it before ``ClearHiddenTests``, which removes
+    written for students and stays, cut to its first line and 300 characters: it may
+    quote values student code chose, and those could carry what the code saw. Run it before ``ClearHiddenTests``, which removes
     the hidden regions and with them the evidence that a cell had one.
     """
 
@@ -632,8 +633,15 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):  # type: ignore[misc]
         ):
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
+                    output.evalue = _one_short_line(str(output.get("evalue", "")))
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+def _one_short_line(text: str, limit: int = 300) -> str:
+    lines = text.strip().splitlines()
+    first = lines[0] if lines else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
 _MARKER_NOTE = "# (a line with an nbgrader marker was taken out of this feedback)"
