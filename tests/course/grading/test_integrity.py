@@ -291,11 +291,17 @@ def test_redefining_a_name_the_tests_use_is_flagged() -> None:
         "import time\nfrom distlab import ManualClock\nbreaker = CircuitBreaker()\n"
         "def check_state(*args):\n    pass\nBoom = Exception"
     )
-    nb = nbformat.v4.new_notebook(cells=[early, helpers, rebinding])
+    # Earlier than the helpers, but run later: a thread (or a hook) that rebinds a global.
+    deferred = nbformat.v4.new_code_cell(
+        "import threading\ndef later():\n    global check_state\n"
+        "    check_state = lambda *args: None\nthreading.Timer(0.1, later).start()"
+    )
+    nb = nbformat.v4.new_notebook(cells=[early, deferred, helpers, rebinding])
     reasons = scan_cells(nb, {"test_helpers": helpers.source})
     assert reasons == [
-        "cell 3 (added) redefines what the tests use (check_state)",
-        "cell 3 (added) redefines what the tests use (Boom)",
+        "cell 2 (added) redefines what the tests use (check_state)",
+        "cell 4 (added) redefines what the tests use (check_state)",
+        "cell 4 (added) redefines what the tests use (Boom)",
     ]
 
 

@@ -620,8 +620,9 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):  # type: ignore[misc]
     A traceback quotes the failing line, and in a hidden test that line is hidden test
     source. The message (``AssertionError: state should be 'open', got 'closed'``) is
     written for students and stays, cut to its first line and 300 characters: it may
-    quote values student code chose, and those could carry what the code saw. Run it before ``ClearHiddenTests``, which removes
-    the hidden regions and with them the evidence that a cell had one.
+    quote values student code chose, and those could carry what the code saw. Run it
+    before ``ClearHiddenTests``, which removes the hidden regions and with them the
+    evidence that a cell had one.
     """
 
     def preprocess_cell(self, cell: Any, resources: Any, cell_index: int) -> Any:

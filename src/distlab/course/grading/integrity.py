@@ -609,13 +609,20 @@ def scan_cells(nb: Any, instructor: Mapping[str, str]) -> list[str]:
     """
     reasons: list[str] = []
     # What the instructor cells run so far define (test helpers, imports): a student
-    # cell after them that rebinds one (def check_state(*a): pass) forges the tests.
+    # cell after them that rebinds one (def check_state(*a): pass) forges the tests, and
+    # so does a function anywhere that declares one global (a thread runs it later).
     used: dict[str, str] = {}
+    cells = [c for c in nb.cells if c.get("cell_type") == "code"]
+    everything: dict[str, str] = {}
+    for cell in cells:
+        if _instructors(cell, instructor):
+            tree = _parsed(cell.source)
+            everything.update(_definitions(tree) if tree is not None else {})
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code":
             continue
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if grade_id in instructor and instructor[grade_id] == cell.source:
+        if _instructors(cell, instructor):
             tree = _parsed(cell.source)
             used.update(_definitions(tree) if tree is not None else {})
             continue
@@ -623,11 +630,19 @@ def scan_cells(nb: Any, instructor: Mapping[str, str]) -> list[str]:
         reasons += [f"{name} {reason}" for reason in scan_source(cell.source)]
         tree = _parsed(cell.source)
         if tree is not None:
-            reasons += [
-                f"{name} redefines what the tests use ({rebound})"
-                for rebound in _rebindings(tree, used)
-            ]
+            rebound = _rebindings(tree, used)
+            rebound += [n for n in _globals_declared(tree) if n in everything and n not in rebound]
+            reasons += [f"{name} redefines what the tests use ({n})" for n in rebound]
     return reasons
+
+
+def _instructors(cell: Any, instructor: Mapping[str, str]) -> bool:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return grade_id in instructor and instructor[grade_id] == cell.source
+
+
+def _globals_declared(tree: ast.AST) -> list[str]:
+    return [n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names]
 
 
 # --- the runtime canary -------------------------------------------------------------
