@@ -289,7 +289,8 @@ def test_redefining_a_name_the_tests_use_is_flagged() -> None:
     early = nbformat.v4.new_code_cell("def trip(b, n):\n    pass")  # before: overwritten anyway
     rebinding = nbformat.v4.new_code_cell(
         "import time\nfrom distlab import ManualClock\nbreaker = CircuitBreaker()\n"
-        "def check_state(*args):\n    pass\nBoom = Exception"
+        "def check_state(*args):\n    pass\nBoom = Exception\n"
+        "def mine(trip=3):\n    Boom = 1\n    return [check_state for check_state in 'ab']"
     )
     # Earlier than the helpers, but run later: a thread (or a hook) that rebinds a global.
     deferred = nbformat.v4.new_code_cell(

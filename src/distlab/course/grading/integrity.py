@@ -553,12 +553,18 @@ def _definitions(tree: ast.AST) -> dict[str, str]:
 def _rebindings(tree: ast.AST, used: dict[str, str]) -> list[str]:
     """Names of ``used`` (instructor definitions) that ``tree`` binds to something else.
 
+    Only bindings of the cell's own scope count (a function's local of that name is
+    not the test helper; one declared ``global`` is caught by :func:`_globals_declared`).
     Importing the same thing again is fine; a function, a class, an assignment or
     another import under that name is not.
     """
     names: list[str] = []
     mine = _definitions(tree)
-    for node in ast.walk(tree):
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+    comprehensions = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    pending: list[ast.AST] = list(ast.iter_child_nodes(tree))
+    while pending:
+        node = pending.pop(0)
         bound: list[str] = []
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             bound = [node.name]
@@ -568,6 +574,22 @@ def _rebindings(tree: ast.AST, used: dict[str, str]) -> list[str]:
             bound = [a.asname or a.name.split(".")[0] for a in node.names]
             bound = [n for n in bound if mine.get(n) != used.get(n)]
         names += [n for n in bound if n in used and n not in names]
+        if isinstance(node, scopes):
+            # Decorators and defaults run in the cell's scope; the body does not.
+            pending += [*getattr(node, "decorator_list", [])]
+            arguments = getattr(node, "args", None)
+            if isinstance(arguments, ast.arguments):
+                pending += [d for d in [*arguments.defaults, *arguments.kw_defaults] if d]
+            continue
+        if isinstance(node, comprehensions):
+            # A walrus in a comprehension binds in the enclosing scope; the loop names do not.
+            pending += [
+                n.target
+                for n in ast.walk(node)
+                if isinstance(n, ast.NamedExpr) and isinstance(n.target, ast.Name)
+            ]
+            continue
+        pending += list(ast.iter_child_nodes(node))
     return names
 
 
