@@ -281,7 +281,7 @@ def test_scan_cells_scans_the_student_cells_only() -> None:
 def test_redefining_a_name_the_tests_use_is_flagged() -> None:
     """A test helper an instructor cell defines, rebound by a later student cell, is flagged."""
     helpers = nbformat.v4.new_code_cell(
-        "import time\nfrom distlab import ManualClock\n"
+        "import time\nimport httpx\nfrom distlab import ManualClock\n"
         "def check_state(breaker, expected, when):\n    assert breaker.state == expected\n"
         "class Boom(Exception):\n    pass\nbreaker = None"
     )
@@ -291,6 +291,7 @@ def test_redefining_a_name_the_tests_use_is_flagged() -> None:
         "import time\nfrom distlab import ManualClock\nbreaker = CircuitBreaker()\n"
         "def check_state(*args):\n    pass\nBoom = Exception\n"
         "def mine(trip=3):\n    Boom = 1\n    return [check_state for check_state in 'ab']"
+        "\nhttpx.Response.raise_for_status = lambda self: None"
     )
     # Earlier than the helpers, but run later: a thread (or a hook) that rebinds a global.
     deferred = nbformat.v4.new_code_cell(
@@ -301,6 +302,7 @@ def test_redefining_a_name_the_tests_use_is_flagged() -> None:
     reasons = scan_cells(nb, {"test_helpers": helpers.source})
     assert reasons == [
         "cell 2 (added) redefines what the tests use (check_state)",
+        "cell 4 (added) changes code the tests rely on (patches httpx.Response.raise_for_status)",
         "cell 4 (added) redefines what the tests use (check_state)",
         "cell 4 (added) redefines what the tests use (Boom)",
     ]

@@ -593,18 +593,26 @@ def _rebindings(tree: ast.AST, used: dict[str, str]) -> list[str]:
     return names
 
 
-def scan_source(source: str) -> list[str]:
+def scan_source(source: str, known: Iterable[str] = ()) -> list[str]:
     """Return why the code cell ``source`` needs review (empty: nothing found).
 
     A cell that does not parse (even after IPython's transforms) is not flagged: it
     cannot run either.
+
+    Args:
+        source: the cell's source.
+        known: names earlier cells imported or defined for the tests (``httpx``,
+            ``SpyBreaker``): patching one of them (``httpx.Response.json = f``) is
+            flagged like patching what the cell imports itself.
     """
     reasons, source = _magics(source)
     try:
         tree = ast.parse(_python_source(source))
     except (SyntaxError, ValueError):
         return reasons
-    scanner = _Scanner(_imported_names(tree), _assigned_names(tree))
+    assigned = _assigned_names(tree)
+    imported = _imported_names(tree) | (frozenset(known) - assigned)
+    scanner = _Scanner(imported, assigned)
     scanner.visit(tree)
     return reasons + [r for r in scanner.reasons if r not in reasons]
 
@@ -649,7 +657,7 @@ def scan_cells(nb: Any, instructor: Mapping[str, str]) -> list[str]:
             used.update(_definitions(tree) if tree is not None else {})
             continue
         name = f"cell {grade_id}" if grade_id else f"cell {index + 1} (added)"
-        reasons += [f"{name} {reason}" for reason in scan_source(cell.source)]
+        reasons += [f"{name} {reason}" for reason in scan_source(cell.source, everything)]
         tree = _parsed(cell.source)
         if tree is not None:
             rebound = _rebindings(tree, used)
