@@ -308,6 +308,24 @@ def test_redefining_a_name_the_tests_use_is_flagged() -> None:
     ]
 
 
+def test_cells_too_large_to_scan_are_flagged_not_parsed() -> None:
+    """Parsing megabytes of source costs the grader minutes and gigabytes: it is not done.
+
+    (Before this limit a 2.6 MiB cell took 42 s and 1.2 GiB in the grader's process.) A
+    cell over the scan's budget is flagged unread, and so is every cell once the
+    notebook's is spent; honest cells are a few KiB.
+    """
+    big = nbformat.v4.new_code_cell("x = [1, 2, 3]\n" * 40_000)  # 547 KiB
+    small = [nbformat.v4.new_code_cell("y = [4, 5, 6]\n" * 4_000) for _ in range(6)]  # 55 KiB
+    nb = nbformat.v4.new_notebook(cells=[big, *small])
+    reasons = scan_cells(nb, {})
+    assert reasons == [
+        "cell 1 (added) is too large to scan (546 KiB): read it yourself",
+        "cell 6 (added) is too large to scan (the notebook's 256 KiB are used up)",
+        "cell 7 (added) is too large to scan (the notebook's 256 KiB are used up)",
+    ]  # cells 2-5 fit in the notebook's budget, and are clean
+
+
 # --- the canary -------------------------------------------------------------------------
 def _stream(text: str) -> Any:
     return nbformat.v4.new_output("stream", name="stdout", text=text)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import collections
 import hashlib
 import re
 import secrets
@@ -279,6 +280,11 @@ _PATH_SUFFIXES = (".py", ".pyc", ".pth", ".so")
 # Builtins (print, getattr...): an attribute of one looked up by a computed name
 # (getattr(print, "__se" + "lf__") is the builtins module) is as suspect as a module's.
 _BUILTINS = frozenset(dir(builtins))
+# Source the scan reads, per cell and per notebook: parsing costs the grader seconds and
+# hundreds of MiB per MiB of source (IPython's transforms far more), and honest cells
+# are a few KiB.
+_SCAN_CELL = 64 << 10
+_SCAN_NOTEBOOK = 256 << 10
 # IPython's input history: _i, _ii, _iii (the last inputs) and _i<N> (input N).
 _HISTORY = re.compile(r"_i{1,3}|_i\d+")
 # An attribute looked up by a format string: "{0.__init__.__globals__}".format(x).
@@ -562,9 +568,9 @@ def _rebindings(tree: ast.AST, used: dict[str, str]) -> list[str]:
     mine = _definitions(tree)
     scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
     comprehensions = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    pending: list[ast.AST] = list(ast.iter_child_nodes(tree))
+    pending: collections.deque[ast.AST] = collections.deque(ast.iter_child_nodes(tree))
     while pending:
-        node = pending.pop(0)
+        node = pending.popleft()
         bound: list[str] = []
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             bound = [node.name]
@@ -605,16 +611,24 @@ def scan_source(source: str, known: Iterable[str] = ()) -> list[str]:
             ``SpyBreaker``): patching one of them (``httpx.Response.json = f``) is
             flagged like patching what the cell imports itself.
     """
+    return _scan(source, known)[0]
+
+
+def _scan(source: str, known: Iterable[str] = ()) -> tuple[list[str], ast.AST | None]:
+    """:func:`scan_source`, and the cell's syntax tree (None: it does not parse)."""
     reasons, source = _magics(source)
     try:
-        tree = ast.parse(_python_source(source))
+        tree = ast.parse(source)  # plain Python: IPython's transforms leave it as it is
     except (SyntaxError, ValueError):
-        return reasons
+        try:
+            tree = ast.parse(_python_source(source))
+        except (SyntaxError, ValueError):
+            return reasons, None
     assigned = _assigned_names(tree)
     imported = _imported_names(tree) | (frozenset(known) - assigned)
     scanner = _Scanner(imported, assigned)
     scanner.visit(tree)
-    return reasons + [r for r in scanner.reasons if r not in reasons]
+    return reasons + [r for r in scanner.reasons if r not in reasons], tree
 
 
 def _parsed(source: str) -> ast.AST | None:
@@ -648,6 +662,7 @@ def scan_cells(nb: Any, instructor: Mapping[str, str]) -> list[str]:
         if _instructors(cell, instructor):
             tree = _parsed(cell.source)
             everything.update(_definitions(tree) if tree is not None else {})
+    budget = _SCAN_NOTEBOOK
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") != "code":
             continue
@@ -657,8 +672,19 @@ def scan_cells(nb: Any, instructor: Mapping[str, str]) -> list[str]:
             used.update(_definitions(tree) if tree is not None else {})
             continue
         name = f"cell {grade_id}" if grade_id else f"cell {index + 1} (added)"
-        reasons += [f"{name} {reason}" for reason in scan_source(cell.source, everything)]
-        tree = _parsed(cell.source)
+        size = len(cell.source.encode(errors="replace"))
+        if size > _SCAN_CELL:
+            reasons.append(f"{name} is too large to scan ({size >> 10} KiB): read it yourself")
+            continue
+        if size > budget:
+            reasons.append(
+                f"{name} is too large to scan (the notebook's {_SCAN_NOTEBOOK >> 10} KiB "
+                "are used up)"
+            )
+            continue
+        budget -= size
+        found, tree = _scan(cell.source, everything)
+        reasons += [f"{name} {reason}" for reason in found]
         if tree is not None:
             rebound = _rebindings(tree, used)
             rebound += [n for n in _globals_declared(tree) if n in everything and n not in rebound]
