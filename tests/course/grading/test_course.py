@@ -70,3 +70,16 @@ def test_the_alembic_shortcut_steps_aside_when_nbgrader_changes(
     monkeypatch.delattr(nbgrader.api, "get_alembic_version")
     assert Course(REPO).course_id == "distlab"
     assert not hasattr(nbgrader.api, "get_alembic_version")
+
+
+def test_a_notebook_too_large_to_grade_is_refused_unread(tmp_path: Path) -> None:
+    """A submission of hundreds of MiB would cost the grader's process gigabytes to read."""
+    from distlab.course.grading.course import MAX_NOTEBOOK_MB, check_notebook_size, read_notebook
+    from distlab.errors import GradingError
+
+    huge = tmp_path / "circuit_breaker.ipynb"
+    with open(huge, "wb") as f:
+        f.truncate((MAX_NOTEBOOK_MB + 1) << 20)  # sparse: no disk used
+    for read in (read_notebook, check_notebook_size):
+        with pytest.raises(GradingError, match=r"too large to grade \(33 MiB, at most 32\)"):
+            read(huge)

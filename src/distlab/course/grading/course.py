@@ -238,14 +238,34 @@ def release(
     return written
 
 
+# The largest submitted notebook graded (its outputs are cleared before grading, but
+# reading it costs the grader's process several times its size in memory).
+MAX_NOTEBOOK_MB = 32
+
+
+def check_notebook_size(path: Path) -> None:
+    """Refuse a notebook file over :data:`MAX_NOTEBOOK_MB` before anything reads it.
+
+    Raises:
+        GradingError: naming the file and its size.
+    """
+    size = path.stat().st_size >> 20
+    if size > MAX_NOTEBOOK_MB:
+        raise GradingError(
+            f"{path.name} is too large to grade ({size} MiB, at most {MAX_NOTEBOOK_MB})"
+        )
+
+
 def read_notebook(path: Path) -> Any:
     """Read a notebook file for grading.
 
     Raises:
-        GradingError: when the file is missing or is not a Jupyter notebook.
+        GradingError: when the file is missing, too large (:data:`MAX_NOTEBOOK_MB`) or is
+            not a Jupyter notebook.
     """
     if not path.is_file():
         raise GradingError(f"no such file: {path}")
+    check_notebook_size(path)
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as exc:  # nbformat raises many kinds for a file that is not JSON

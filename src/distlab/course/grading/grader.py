@@ -30,6 +30,7 @@ from distlab.course.grading.course import (
     Course,
     _quiet_logs,
     _run_converter,
+    check_notebook_size,
     read_notebook,
 )
 from distlab.course.grading.execute import kernels_from, pop_integrity
@@ -338,10 +339,16 @@ class Grader:
                 ``submitted/<student>/<exercise>/``.
 
         Raises:
-            GradingError: unknown exercise; with ``folder``, a student id that is not a
-                plain name, or (in place) a submission already collected for ``student``.
+            GradingError: unknown exercise, a notebook too large to grade; with
+                ``folder``, a student id that is not a plain name, or (in place) a
+                submission already collected for ``student``.
         """
         names = self.course.notebooks(exercise)
+        source = Path(folder) if folder is not None else None
+        for path in sorted(
+            (source or self._path("submitted_directory", student, exercise)).glob("*.ipynb")
+        ):
+            check_notebook_size(path)
         self.prepare(exercise)
         dest = self._path("submitted_directory", student, exercise)
         if folder is not None and Path(folder).resolve() != dest.resolve():
