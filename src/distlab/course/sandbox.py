@@ -106,8 +106,12 @@ _INNER = ("--unshare-user", "--disable-userns", "--dev-bind", "/", "/", "--die-w
 _TMPFS = ("/dev/shm", "/tmp", SANDBOX_HOME, SANDBOX_WORKDIR)
 # Never copied into a sandbox's work folder.
 _NOT_STAGED = {".ipynb_checkpoints", "__pycache__", ".git", ".venv", "venv", "node_modules"}
+# The work folder ("") goes last on the kernel's path: a module handed in next to the
+# notebook (httpx.py, distlab/) can add to what the tests import, never replace it.
+# IPython leaves a path that already holds "" as it is.
 _KERNEL_BOOTSTRAP = (
-    "import sys; sys.path.pop(0); from ipykernel import kernelapp; kernelapp.launch_new_instance()"
+    "import sys; sys.path.pop(0); sys.path.append(''); "
+    "from ipykernel import kernelapp; kernelapp.launch_new_instance()"
 )
 
 
@@ -810,8 +814,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             "-c",
             # Not `-m ipykernel_launcher`: that puts the work folder first on sys.path,
             # and a submission that wrote ipykernel_launcher.py or ipykernel/ there
-            # would run its own "kernel" after a restart. IPython adds the folder back,
-            # after the standard library, once the kernel is loaded.
+            # would run its own "kernel" after a restart. The folder goes last instead.
             _KERNEL_BOOTSTRAP,
             "-f",
             str(self.connection_file),

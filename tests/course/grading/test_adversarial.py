@@ -348,6 +348,24 @@ def html_injection(course: Path) -> Any:
     return nb
 
 
+def shadowing(course: Path) -> Any:
+    """Modules handed in next to the notebook, named like those the tests import (see FILES)."""
+    return _before_tests(
+        released(EXERCISE),
+        "import httpx, distlab\nprint('loaded', httpx.__file__, distlab.__file__)",
+    )
+
+
+# Files handed in next to a crafted notebook (nbgrader collects the whole folder).
+FILES = {
+    "b_shadowing": {
+        "httpx.py": "print('SHADOWED httpx')\n",
+        "distlab/__init__.py": "print('SHADOWED distlab')\n",
+        "distlab/patterns/breaker.py": "CircuitBreaker = object\n",
+    }
+}
+
+
 ATTACKS: dict[str, Callable[..., Any]] = {
     "cross_student": cross_student,
     "detached_process": detached_process,
@@ -367,6 +385,7 @@ ATTACKS: dict[str, Callable[..., Any]] = {
     "run_folder": run_folder,
     "output_flood": output_flood,
     "html_injection": html_injection,
+    "shadowing": shadowing,
 }
 # Graded in this order: the honest submission first and last, the untouched one between.
 STUDENTS = ["a_honest", *[f"b_{name}" for name in ATTACKS], "c_untouched", "d_honest"]
@@ -448,6 +467,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         folder = submitted / student / EXERCISE
         folder.mkdir(parents=True)
         nbformat.write(crafted[student], folder / f"{EXERCISE}.ipynb")
+        for name, text in FILES.get(student, {}).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
     skip = ("_grading/gradebook.db", "_grading/autograded", "_grading/feedback")
     before = {
         "course": _digest(course, skip),
@@ -608,6 +630,13 @@ def test_no_markup_of_the_student_reaches_a_browser(batch: dict[str, Any]) -> No
     assert "My notes" in page
     for tag in (r"<script>\s*(document|alert)", r"<img[^>]*onerror", r"href=.javascript"):
         assert not re.search(tag, page), tag
+
+
+def test_files_handed_in_do_not_replace_what_the_tests_import(batch: dict[str, Any]) -> None:
+    """The submission's folder comes last on the kernel's path: installed modules win."""
+    printed = _outputs(batch, "b_shadowing")
+    assert "SHADOWED" not in printed
+    assert "loaded" in printed and "/home/student/work/" not in printed, printed
 
 
 def test_limits_are_hit_named_and_cost_only_the_cell_that_hit_them(
