@@ -110,6 +110,7 @@ c.GenerateFeedback.preprocessors = [
 c.Sandbox.memory_mb = 512  # all its processes together, its /tmp and home included
 c.Sandbox.processes = 128  # processes and threads at once
 c.Sandbox.cpu_seconds = 60  # per process; the notebook's 40 s budget comes first
+c.Sandbox.cores = 1  # CPU cores for all its processes together (cgroup quota)
 c.Sandbox.file_size_mb = 64
 c.Sandbox.open_files = 256
 # The reference implementations an exercise asks students to write are hidden while

@@ -24,6 +24,7 @@ from distlab.course.sandbox import (
     Limits,
     Sandbox,
     SandboxedKernelManager,
+    _own_cgroup,
     _python_folders,
     sandbox_problem,
 )
@@ -59,7 +60,14 @@ def _run(km: Any, code: str, timeout: float = 30) -> tuple[str, list[str]]:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("memory_mb", 0), ("processes", 2), ("cpu_seconds", 0), ("open_files", 4), ("disk_mb", "1")],
+    [
+        ("memory_mb", 0),
+        ("processes", 2),
+        ("cpu_seconds", 0),
+        ("open_files", 4),
+        ("disk_mb", "1"),
+        ("cores", 0),
+    ],
 )
 def test_limits_name_the_bad_setting(field: str, value: Any) -> None:
     """A limit that cannot work is refused with its name and the allowed range."""
@@ -281,6 +289,54 @@ def test_memory_processes_and_cpu_limits_are_hit_and_named() -> None:
     assert box.processes() == []
 
 
+SPIN = """
+import os, time
+start, children = time.monotonic(), []
+for _ in range(3):
+    child = os.fork()
+    if child == 0:
+        while time.monotonic() - start < SECONDS:
+            pass
+        os._exit(0)
+    children.append(child)
+for child in children:
+    os.waitpid(child, 0)
+print(os.times().children_user + os.times().children_system)
+"""
+
+
+@pytest.mark.slow
+def test_a_sandbox_gets_one_core_of_cpu() -> None:
+    """Its cgroup's CPU quota is one period per core; the cgroup goes with the sandbox."""
+    box = Sandbox(cores=1).make("x")
+    if _own_cgroup("cpu") is None:  # optional: without the controller, no quota
+        box.close()
+        assert "cpu" not in box._cgroups
+        return
+    km = SandboxedKernelManager(box)
+    try:
+        folder = box._cgroups["cpu"]
+        period = int((folder / "cpu.cfs_period_us").read_text())
+        assert int((folder / "cpu.cfs_quota_us").read_text()) == period
+        # Three processes spin for 1.5 s of wall time: together they get one core's
+        # worth (2 cores would give them 3 s); a busy machine only gives them less.
+        run_sync(km.start_kernel)(cwd=str(box.root))
+        status, out = _run(km, SPIN.replace("SECONDS", "1.5"), timeout=30)
+        assert status == "ok", out
+        spent = float(out[-1])
+        assert spent <= 1.5 * 1.2 + 0.3, f"3 spinning processes used {spent:.2f} s of CPU in 1.5 s"
+    finally:
+        run_sync(km.shutdown_kernel)(now=True)
+        box.close()
+    assert not folder.exists()
+    two = Sandbox(cores=2).make("x")
+    try:
+        folder = two._cgroups["cpu"]
+        assert int((folder / "cpu.cfs_quota_us").read_text()) == 2 * period
+    finally:
+        two.close()
+
+
 def test_the_sandbox_runs_as_root_only_where_it_can() -> None:
     """This machine can make sandboxes (CI installs bubblewrap and runs as root)."""
     assert sandbox_problem() is None
@@ -302,6 +358,7 @@ def test_the_readme_states_the_guarantees_and_the_limits_configured() -> None:
         f"{config.memory_mb} MiB of memory",
         f"{config.processes} processes and threads",
         f"{config.cpu_seconds} s of CPU per process",
+        "one core for all of them together" if config.cores == 1 else f"{config.cores} cores",
         f"{config.file_size_mb} MiB per file",
         f"{config.open_files} open files",
     ):

@@ -129,6 +129,9 @@ class Limits:
         open_files: file descriptors per process (``RLIMIT_NOFILE``).
         disk_mb: size of each private writable folder (``/tmp``, the home, the work
             folder, ``/dev/shm``).
+        cores: CPU cores the sandbox's processes may use together (cgroup
+            ``cpu.cfs_quota_us``, where the v1 cpu controller is mounted): a submission
+            that spins many threads cannot slow the sandbox grading the next one.
     """
 
     memory_mb: int = 512
@@ -137,6 +140,7 @@ class Limits:
     file_size_mb: int = 64
     open_files: int = 256
     disk_mb: int = 128
+    cores: int = 1
 
     def __post_init__(self) -> None:
         minimum = {"memory_mb": 64, "processes": 16, "open_files": 32}
@@ -385,6 +389,26 @@ class KernelSandbox:
             for key, value in values:
                 with contextlib.suppress(FileNotFoundError):  # memsw: no swap accounting
                     (folder / key).write_text(str(value))
+        self._cpu_quota(name)
+
+    def _cpu_quota(self, name: str) -> None:
+        """Give the sandbox ``limits.cores`` of CPU, where the cpu controller allows it.
+
+        Optional, unlike memory and pids: without the controller the notebook's time
+        budget and ``RLIMIT_CPU`` still bound what one submission costs.
+        """
+        parent = _own_cgroup("cpu")
+        if parent is None:
+            return
+        folder = parent / name
+        try:
+            folder.mkdir()
+        except OSError:
+            return
+        self._cgroups["cpu"] = folder
+        with contextlib.suppress(OSError, ValueError):
+            period = int((folder / "cpu.cfs_period_us").read_text())
+            (folder / "cpu.cfs_quota_us").write_text(str(period * self.limits.cores))
 
     # --- the kernel's command line -------------------------------------------------
     def command(self, argv: Sequence[str]) -> list[str]:
@@ -667,7 +691,7 @@ def _sweep_stale() -> None:
     """
     stale = re.compile(r"^distlab-(?:sbx-)?(\d+)-")
     folders = [Path(tempfile.gettempdir())]
-    folders += [f for f in (_own_cgroup(c) for c in ("memory", "pids")) if f is not None]
+    folders += [f for f in (_own_cgroup(c) for c in ("memory", "pids", "cpu")) if f is not None]
     for parent in folders:
         with contextlib.suppress(OSError):
             for entry in parent.iterdir():
@@ -732,6 +756,7 @@ class Sandbox(LoggingConfigurable):
     file_size_mb = Int(Limits.file_size_mb, help="Largest file written, MiB.").tag(config=True)
     open_files = Int(Limits.open_files, help="Open files per process.").tag(config=True)
     disk_mb = Int(Limits.disk_mb, help="Size of /tmp and of the home, MiB each.").tag(config=True)
+    cores = Int(Limits.cores, help="CPU cores of one sandbox (cgroup cpu quota).").tag(config=True)
     first_uid = Int(
         60000, help="Sandboxes run as first_uid + worker number (an unused range)."
     ).tag(config=True)
@@ -749,6 +774,7 @@ class Sandbox(LoggingConfigurable):
             file_size_mb=self.file_size_mb,
             open_files=self.open_files,
             disk_mb=self.disk_mb,
+            cores=self.cores,
         )
 
     def hidden_for(self, exercise: str) -> list[str]:
