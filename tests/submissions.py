@@ -7,11 +7,13 @@ with a realistic bug), add or delete cells, write the notebook, grade it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from distlab.course.grading import Course, Grader, GradeReport
 from tests import REPO
 
 
@@ -75,3 +77,27 @@ def insert_before(nb: Any, grade_id: str, source: str) -> Any:
     """Insert a new code cell holding ``source`` before the cell ``grade_id``."""
     nb.cells.insert(cell_index(nb, grade_id), nbformat.v4.new_code_cell(source))
     return nb
+
+
+def grade_crafted(
+    exercise: str,
+    crafted: Mapping[str, Callable[[], Any]],
+    folder: Path,
+    *,
+    pool: int = 2,
+) -> dict[str, GradeReport]:
+    """Write each crafted submission to ``folder`` and grade them all in one batch.
+
+    One :class:`~distlab.course.grading.Grader` (a scratch copy of the course, ``pool``
+    kernels started ahead) grades them in order, each as the student of its name.
+
+    Returns:
+        ``name -> report``.
+    """
+    reports = {}
+    with Grader(Course(REPO), pool=pool) as grader:
+        for name, craft in crafted.items():
+            path = folder / f"{name}.ipynb"
+            nbformat.write(craft(), path)
+            reports[name] = grader.grade(exercise, path, student=name)
+    return reports

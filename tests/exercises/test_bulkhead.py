@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,12 @@ import nbformat
 import pytest
 
 import distlab
-from distlab.course.grading import Course, Grader, GradeReport, check_notebook
+from distlab.course.grading import GradeReport, check_notebook
 from distlab.errors import BulkheadFullError as ReferenceFullError
 from distlab.exercises import run
 from distlab.exercises.bulkhead import StormReport, storm
 from distlab.patterns.bulkhead import Bulkhead as ReferenceBulkhead
-from tests import REPO, submissions
+from tests import submissions
 from tests.exercises import nbgrader_checks as checks
 from tests.submissions import cell_index, edit_cell, release_path, solution_path
 
@@ -324,16 +324,11 @@ SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GradeReport]]:
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeReport]:
     """Every crafted submission graded in one batch: ``name -> report``."""
+    crafted = {name: craft for name, (craft, _) in SUBMISSIONS.items()}
     folder = tmp_path_factory.mktemp("bulkhead_submissions")
-    with Grader(Course(REPO), pool=len(SUBMISSIONS)) as grader:
-        reports = {}
-        for name, (craft, _) in SUBMISSIONS.items():
-            path = folder / f"{name}.ipynb"
-            nbformat.write(craft(), path)
-            reports[name] = grader.grade(SLUG, path, student=name)
-        yield reports
+    return submissions.grade_crafted(SLUG, crafted, folder, pool=len(SUBMISSIONS))
 
 
 def _messages(report: GradeReport) -> dict[str, str]:

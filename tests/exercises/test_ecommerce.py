@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 import distlab
-from distlab.course.grading import Course, Grader, GradeReport
+from distlab.course.grading import Course, GradeReport
 from distlab.exercises.ecommerce import FAULTS, Market, Outcome, run_orders
 from tests import REPO, submissions
 from tests.exercises import nbgrader_checks as checks
@@ -270,16 +269,11 @@ SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GradeReport]]:
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeReport]:
     """Every crafted submission, graded by nbgrader in one batch with kernels started ahead."""
+    crafted = {name: craft for name, (craft, _) in SUBMISSIONS.items()}
     folder = tmp_path_factory.mktemp("submissions")
-    with Grader(Course(REPO), pool=4) as grader:
-        reports = {}
-        for name, (craft, _) in SUBMISSIONS.items():
-            path = folder / f"{name}.ipynb"
-            nbformat.write(craft(), path)
-            reports[name] = grader.grade(SLUG, path, student=name)
-        yield reports
+    return submissions.grade_crafted(SLUG, crafted, folder, pool=4)
 
 
 @pytest.mark.slow

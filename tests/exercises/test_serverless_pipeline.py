@@ -13,7 +13,7 @@ import inspect
 import random
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import ClearHiddenTests
 from nbgrader.validator import Validator
 
-from distlab.course.grading import Course, Grader, GradeReport, release
+from distlab.course.grading import Course, GradeReport, release
 from distlab.course.notebooks import clean_notebook, notebook_problems
 from distlab.errors import InvalidEvent, ServiceCrash
 from distlab.exercises.serverless_pipeline import (
@@ -359,16 +359,11 @@ SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GradeReport]]:
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeReport]:
     """Every crafted submission, graded by nbgrader in one batch with kernels started ahead."""
+    crafted = {name: craft for name, (craft, _) in SUBMISSIONS.items()}
     folder = tmp_path_factory.mktemp("submissions")
-    with Grader(Course(REPO), pool=len(SUBMISSIONS)) as grader:
-        reports = {}
-        for name, (craft, _) in SUBMISSIONS.items():
-            path = folder / f"{name}.ipynb"
-            nbformat.write(craft(), path)
-            reports[name] = grader.grade(SLUG, path, student=name)
-        yield reports
+    return submissions.grade_crafted(SLUG, crafted, folder, pool=len(SUBMISSIONS))
 
 
 @pytest.mark.slow

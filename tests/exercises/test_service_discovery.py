@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import httpx
 import nbformat
 import pytest
 
-from distlab.course.grading import Course, Grader, GradeReport, check_notebook
+from distlab.course.grading import GradeReport, check_notebook
 from distlab.exercises import run
 from distlab.exercises.service_discovery import (
     BASE_URL,
@@ -28,7 +28,7 @@ from distlab.exercises.service_discovery import (
     FakeRegistryServer,
     capture_log,
 )
-from tests import REPO, submissions
+from tests import submissions
 from tests.exercises import nbgrader_checks as checks
 from tests.submissions import cell_index, edit_cell, release_path, solution_path
 
@@ -227,16 +227,11 @@ SUBMISSIONS: dict[str, tuple[Callable[[], Any], set[str]]] = {
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, GradeReport]]:
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, GradeReport]:
     """Every crafted submission graded in one batch: ``name -> report``."""
+    crafted = {name: craft for name, (craft, _) in SUBMISSIONS.items()}
     folder = tmp_path_factory.mktemp("discovery_submissions")
-    with Grader(Course(REPO), pool=len(SUBMISSIONS)) as grader:
-        reports = {}
-        for name, (craft, _) in SUBMISSIONS.items():
-            path = folder / f"{name}.ipynb"
-            nbformat.write(craft(), path)
-            reports[name] = grader.grade(SLUG, path, student=name)
-        yield reports
+    return submissions.grade_crafted(SLUG, crafted, folder, pool=len(SUBMISSIONS))
 
 
 @pytest.mark.slow

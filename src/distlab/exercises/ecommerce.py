@@ -35,7 +35,7 @@ from distlab.patterns.breaker import CircuitBreaker, http_failure
 from distlab.patterns.discovery import DiscoveryClient, ServiceRegistry, create_registry_app
 from distlab.services.ecommerce import catalog, users
 from distlab.services.ecommerce.common import Database, loop_clock
-from distlab.services.ecommerce.hosting import Borrowed, HostRouter, Server
+from distlab.services.ecommerce.hosting import Borrowed, HostRouter, Server, ServiceRouter
 from distlab.sim.faults import FaultyTransport
 
 __all__ = ["FAULTS", "Market", "Outcome", "Summary", "run_orders"]
@@ -140,7 +140,7 @@ class Market:
             base_url="http://registry",
         )
         self.resolve = DiscoveryClient(self._registry_http, clock=loop_clock).resolve
-        self.http = httpx.AsyncClient(transport=_ByService(self.transports), timeout=1.0)
+        self.http = httpx.AsyncClient(transport=ServiceRouter(self.transports), timeout=1.0)
         self.breakers = {
             name: CircuitBreaker(5, 5.0, clock=loop_clock, is_failure=http_failure, name=name)
             for name in ("users", "catalog")
@@ -303,22 +303,3 @@ async def run_orders(
     for transport in market.transports.values():
         faults.update(transport.counts())
     return Summary(outcomes, await market.problems(outcomes, ordered), dict(faults), repairs)
-
-
-class _ByService(httpx.AsyncBaseTransport):
-    """Send ``http://users/...`` to the users faults, ``http://catalog-N/...`` to the catalog's."""
-
-    def __init__(self, transports: Mapping[str, FaultyTransport]) -> None:
-        self.transports = transports
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        service = "catalog" if host.startswith("catalog") else host
-        transport = self.transports.get(service)
-        if transport is None:
-            raise httpx.ConnectError(f"connection refused: no host {host!r}", request=request)
-        return await transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for transport in self.transports.values():
-            await transport.aclose()

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 import distlab
 from distlab.errors import ServiceCrash
-from distlab.services.ecommerce.hosting import Borrowed, HostRouter, Server
+from distlab.services.ecommerce.hosting import Borrowed, HostRouter, Server, ServiceRouter
 
 
 def crashing_app() -> FastAPI:
@@ -57,3 +57,43 @@ def test_a_borrowed_transport_outlives_its_client() -> None:
                 assert (await c.get("/ok")).status_code == 200
 
     distlab.run(main)
+
+
+class _Recording(httpx.AsyncBaseTransport):
+    """Answers 200 with its own name; remembers being closed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.closed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=self.name)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def test_a_service_router_sends_each_instance_to_its_services_transport() -> None:
+    """catalog-2 goes to catalog's transport; unknown hosts are refused; keep_open is kept."""
+    transports = {name: _Recording(name) for name in ("users", "catalog", "orders")}
+
+    async def main() -> None:
+        router = ServiceRouter(transports, keep_open=("orders",))
+        async with httpx.AsyncClient(transport=router) as c:
+            for url, service in [
+                ("http://users/u/1", "users"),
+                ("http://catalog-2/products", "catalog"),
+                ("http://catalog/products", "catalog"),
+                ("http://orders/orders", "orders"),
+            ]:
+                assert (await c.get(url)).text == service, url
+            for host in ("payments", "catalog-x", "inventory-1"):
+                with pytest.raises(httpx.ConnectError, match=f"no host '{host}'"):
+                    await c.get(f"http://{host}/")
+
+    distlab.run(main)
+    assert {name: t.closed for name, t in transports.items()} == {
+        "users": True,
+        "catalog": True,
+        "orders": False,
+    }

@@ -3,19 +3,20 @@
 Lessons, tests and the graded exercise run services in one Python process over
 ``httpx.ASGITransport``. :class:`Server` adds what a process has and an ASGI app lacks:
 it can be stopped (connections refused), crash mid-request and be restarted.
-:class:`HostRouter` sends each request to the server of its host (``http://catalog-1``).
+:class:`HostRouter` sends each request to the server of its host (``http://catalog-1``),
+:class:`ServiceRouter` to the transport of its host's service (``catalog`` for ``catalog-1``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import httpx
 from starlette.applications import Starlette
 
 from distlab.errors import ServiceCrash
 
-__all__ = ["Borrowed", "HostRouter", "Server"]
+__all__ = ["Borrowed", "HostRouter", "Server", "ServiceRouter"]
 
 
 class Server(httpx.AsyncBaseTransport):
@@ -88,6 +89,43 @@ class HostRouter(httpx.AsyncBaseTransport):
         """Close every route's transport (waits for duplicated requests still in flight)."""
         for transport in self.routes.values():
             await transport.aclose()
+
+
+class ServiceRouter(httpx.AsyncBaseTransport):
+    """Send each request to the transport of its host's service, e.g. a service's faults.
+
+    The service of ``http://catalog-2/...`` is ``catalog`` (a ``-N`` instance number is
+    dropped); an unknown service is a refused connection (``httpx.ConnectError``).
+
+    Args:
+        transports: the transport of each service.
+        keep_open: services whose transport :meth:`aclose` leaves open (their owner
+            closes them).
+    """
+
+    def __init__(
+        self,
+        transports: Mapping[str, httpx.AsyncBaseTransport],
+        *,
+        keep_open: Collection[str] = (),
+    ) -> None:
+        self.transports = transports
+        self.keep_open = frozenset(keep_open)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Route ``request`` by the service of ``request.url.host``."""
+        host = request.url.host
+        name, _, number = host.rpartition("-")
+        transport = self.transports.get(name if name and number.isdigit() else host)
+        if transport is None:
+            raise httpx.ConnectError(f"connection refused: no host {host!r}", request=request)
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close every service's transport but those in ``keep_open``."""
+        for name, transport in self.transports.items():
+            if name not in self.keep_open:
+                await transport.aclose()
 
 
 class Borrowed(httpx.AsyncBaseTransport):

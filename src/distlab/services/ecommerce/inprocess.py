@@ -37,7 +37,7 @@ from distlab.patterns.bulkhead import Bulkhead
 from distlab.patterns.discovery import DiscoveryClient, ServiceRegistry, create_registry_app
 from distlab.services.ecommerce import catalog, consistency, orders, users
 from distlab.services.ecommerce.common import Database, Span
-from distlab.services.ecommerce.hosting import Borrowed, HostRouter, Server
+from distlab.services.ecommerce.hosting import Borrowed, HostRouter, Server, ServiceRouter
 from distlab.services.ecommerce.orders import Checkpoint, loop_clock
 from distlab.services.ecommerce.remote import Resolver
 from distlab.sim.faults import FaultyTransport
@@ -128,7 +128,9 @@ class Shop:
             )
             for n, (service, hosts) in enumerate(self.instances.items(), start=1)
         }
-        self._inner = httpx.AsyncClient(transport=_ServiceRouter(self.transports))
+        self._inner = httpx.AsyncClient(
+            transport=ServiceRouter(self.transports, keep_open=("orders",))
+        )
         self._orders_options: dict[str, Any] = {
             "resilience": resilience,
             "timeout": timeout,
@@ -269,23 +271,3 @@ class Shop:
         if request_id is not None:
             found = (s for s in found if s.request_id == request_id)
         return sorted(found, key=lambda s: (s.start, -s.end))
-
-
-class _ServiceRouter(httpx.AsyncBaseTransport):
-    """The orders service's outbound transport: by host, to the faults of that service."""
-
-    def __init__(self, transports: Mapping[str, FaultyTransport]) -> None:
-        self.transports = transports
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host
-        service = "catalog" if host.startswith("catalog") else host
-        transport = self.transports.get(service)
-        if transport is None:
-            raise httpx.ConnectError(f"connection refused: no host {host!r}", request=request)
-        return await transport.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for name, transport in self.transports.items():
-            if name != "orders":
-                await transport.aclose()
