@@ -36,6 +36,7 @@ from distlab.lessons.bulkhead import (
 )
 from distlab.patterns.bulkhead import Bulkhead
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 from tests.theory import SIGMAS, fraction_bounds
 
 LESSON = REPO / "lessons" / "07_bulkhead.ipynb"
@@ -75,18 +76,9 @@ PREDICTIONS = {
 }
 
 
-def _cells(kind: str) -> list[str]:
-    return [
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == kind
-    ]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(_cells("code"))
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
@@ -480,7 +472,7 @@ def test_sizing_checker_passes_the_reference_and_reports_the_stub() -> None:
 # The notebook itself ---------------------------------------------------------------------------
 def test_each_prediction_comes_right_before_the_cell_that_reveals_it() -> None:
     """quiz.predict(...) is a cell of its own, and the next code cell reveals the answer."""
-    code = _cells("code")
+    code = lesson_cells(LESSON, "code")
     quiz = load_quiz(QUIZ)
     assert sorted(PREDICTIONS) == sorted(p.id for p in quiz.predictions)
     for prediction, reveal in PREDICTIONS.items():
@@ -509,7 +501,7 @@ def test_prediction_and_quiz_answers_are_the_computed_numbers() -> None:
 
 def test_your_turn_cells_call_their_checkers_on_a_stub() -> None:
     """Two "Your turn" cells: each defines a stub and hands it to its checker on the last line."""
-    turns = [source for source in _cells("code") if "# Your turn" in source]
+    turns = [source for source in lesson_cells(LESSON, "code") if "# Your turn" in source]
     assert len(turns) == 2
     for source in turns:
         assert "raise NotImplementedError" in source
@@ -519,7 +511,7 @@ def test_your_turn_cells_call_their_checkers_on_a_stub() -> None:
 def test_lesson_ends_with_its_quiz_and_keeps_the_reference_code_for_going_further() -> None:
     """quiz.show is last; no getsource(Bulkhead); patterns/bulkhead.py only in Going further."""
     cells = json.loads(LESSON.read_text())["cells"]
-    code = _cells("code")
+    code = lesson_cells(LESSON, "code")
     assert code[-1].strip() == f'quiz.show("{QUIZ}")'
     assert "getsource(Bulkhead" not in "\n".join(code)
     going_further = next(
@@ -532,7 +524,7 @@ def test_lesson_ends_with_its_quiz_and_keeps_the_reference_code_for_going_furthe
 
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
     """Every number the prose states appears in the lesson's markdown as tested above."""
-    text = "\n".join(_cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     for claim in [
         "20 × 0.02 + 5 × 0.05 = 0.65 workers",
         "`/stock` answers only 10.9 % of its requests",

@@ -36,6 +36,7 @@ from distlab.lessons.circuit_breaker import (
 from distlab.patterns.breaker import CircuitBreaker, http_failure
 from distlab.patterns.chapter import ChapterCircuitBreaker
 from tests import REPO
+from tests.lessons import missing_calls
 
 LESSON = REPO / "lessons" / "06_circuit_breaker.ipynb"
 
@@ -73,12 +74,7 @@ CALLS = [
 
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == "code"
-    )
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 

@@ -33,6 +33,7 @@ from distlab.lessons.cloud_native import (
     simulate,
 )
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 
 LESSON = REPO / "lessons" / "09_cloud_native.ipynb"
 DOCKERFILE = (REPO / "deploy" / "Dockerfile").read_text()
@@ -63,19 +64,9 @@ CALLS = [
 ]
 
 
-def cells(kind: str) -> list[str]:
-    """The sources of the lesson's cells of one kind."""
-    return [
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == kind
-    ]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(cells("code"))
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
@@ -105,7 +96,7 @@ def test_editing_requirements_reruns_five_of_nine_steps() -> None:
 
 def test_copying_everything_first_reruns_the_dependency_install() -> None:
     """Section 2: with COPY . . first, 3 of 5 steps rerun, the dependency install among them."""
-    source = next(c for c in cells("code") if c.startswith("obvious = "))
+    source = next(c for c in lesson_cells(LESSON, "code") if c.startswith("obvious = "))
     obvious = source.split('"""')[1]
     steps = build_cache(obvious, ["src/distlab/services/ecommerce/orders.py"])
     assert len(steps) == 5
@@ -398,7 +389,7 @@ def test_plot_has_labelled_axes_and_every_second() -> None:
 
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
     """Every number the prose states appears in the lesson's markdown as tested above."""
-    text = "\n".join(cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     for claim in [
         "Only the last 2 of 9 steps run again",
         "Now 3 of 5 steps run again",
@@ -451,7 +442,7 @@ def test_kubernetes_defaults_in_the_lesson_match_the_v1_34_api() -> None:
     assert "Defaults to 25%" in schema_description(rolling, "maxSurge")
     assert "Defaults to 25%" in schema_description(rolling, "maxUnavailable")
     assert "Default to Always" in schema_description("io.k8s.api.core.v1.PodSpec", "restartPolicy")
-    text = "\n".join(cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     assert (
         "`periodSeconds` 10, `timeoutSeconds` 1, `failureThreshold` 3, `successThreshold` 1, "
         "`initialDelaySeconds` 0"
@@ -481,7 +472,7 @@ def test_the_lessons_probes_are_those_of_the_manifests() -> None:
 
 def test_lesson_has_two_your_turn_cells_and_ends_with_its_quiz() -> None:
     """Two stubs checked on the spot; the last code cell shows quiz 09_cloud_native (4-6 qs)."""
-    code = cells("code")
+    code = lesson_cells(LESSON, "code")
     stubs = [c for c in code if "raise NotImplementedError" in c]
     assert len(stubs) == 2
     assert all(c.rstrip().splitlines()[-1].startswith("check_") for c in stubs)
@@ -491,7 +482,7 @@ def test_lesson_has_two_your_turn_cells_and_ends_with_its_quiz() -> None:
 
 def test_every_prediction_comes_before_the_cell_that_reveals_it() -> None:
     """Each prediction of the quiz file is shown by quiz.predict, just before its reveal."""
-    code = cells("code")
+    code = lesson_cells(LESSON, "code")
     reveals = {
         "layers_rerun": 'show(build_cache(dockerfile, edit, stage="build"))',
         "crash_healed": 'healed = simulate([Crash(30, "web-2")])',

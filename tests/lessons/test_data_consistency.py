@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import random
 import re
@@ -49,6 +48,7 @@ from distlab.lessons.data_consistency import (
     violations,
 )
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 from tests.theory import SIGMAS, binomial_bounds, fraction_bounds
 
 LESSON = REPO / "lessons" / "03_data_consistency.ipynb"
@@ -76,29 +76,20 @@ CALLS = [
 ]
 
 
-def _lesson_cells(kind: str) -> list[str]:
-    return [
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == kind
-    ]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(_lesson_cells("code"))
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
 def test_every_prediction_the_lesson_asks_is_in_the_quiz_file_and_used_once() -> None:
     """quiz.predict ids exist under predictions:, each asked once, before its reveal."""
-    source = "\n".join(_lesson_cells("code"))
+    source = "\n".join(lesson_cells(LESSON, "code"))
     asked = re.findall(r'quiz\.predict\("03_data_consistency", "(\w+)"\)', source)
     quiz = load_quiz(QUIZ)
     assert sorted(asked) == sorted(p.id for p in quiz.predictions)
     assert len(asked) == len(set(asked)) >= 6
-    assert 'quiz.show("03_data_consistency")' in _lesson_cells("code")[-1]
+    assert 'quiz.show("03_data_consistency")' in lesson_cells(LESSON, "code")[-1]
 
 
 def _mean_within(values: list[float], theory: float, sigmas: float = SIGMAS) -> None:
@@ -417,7 +408,7 @@ def test_lesson_prose_quotes_the_computed_numbers(
     staleness: Any, costs: Any, sessions: dict[str, Any], gossip: Any
 ) -> None:
     """Every number the prose states is the one computed (rounded as printed)."""
-    text = "\n".join(_lesson_cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     ev, strong = staleness.rows
     s, tokens = sessions["load balancer"], sessions["version tokens"]
     gossip100 = {g.pull: g.mean_rounds for g in gossip if g.n == 100}

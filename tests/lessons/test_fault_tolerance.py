@@ -6,7 +6,6 @@ are checked exactly, and against theory with 5-sigma bounds.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import statistics
@@ -47,6 +46,7 @@ from distlab.patterns.retry import (
 )
 from distlab.sim.netsim import Network
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 from tests.theory import binomial_bounds
 
 LESSON = REPO / "lessons" / "04_fault_tolerance.ipynb"
@@ -80,15 +80,9 @@ CALLS = [
 ]
 
 
-def _cells(kind: str) -> list[str]:
-    cells = json.loads(LESSON.read_text())["cells"]
-    return ["".join(c["source"]) for c in cells if c["cell_type"] == kind]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(_cells("code"))
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
@@ -547,7 +541,7 @@ def test_lesson_asks_each_prediction_before_its_reveal_and_ends_with_its_quiz() 
     """Predictions in file order, each alone in a cell; three Your turns; the quiz last."""
     quiz = load_quiz("04_fault_tolerance")
     assert 4 <= len(quiz.questions) <= 6
-    code = _cells("code")
+    code = lesson_cells(LESSON, "code")
     asked = [c.strip() for c in code if c.strip().startswith("quiz.predict(")]
     assert asked == [f'quiz.predict("04_fault_tolerance", "{p.id}")' for p in quiz.predictions]
     assert code[-1].strip() == 'quiz.show("04_fault_tolerance")'
@@ -568,7 +562,7 @@ def test_the_quizs_numbers_are_the_lessons_arithmetic() -> None:
 
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
     """Every number the prose states appears in the lesson's markdown as tested above."""
-    text = "\n".join(_cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     for claim in [
         "is down 36 days a year",
         "one replica is up **90.1 %** of the time, two **99.0 %**, three **99.90 %**",

@@ -7,7 +7,6 @@ of the samples below the theoretical quantile (a binomial count).
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from typing import Any
@@ -41,6 +40,7 @@ from distlab.lessons.latency import (
 )
 from distlab.sim.queueing import mm1_mean_time_in_system
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 from tests.theory import fraction_bounds
 
 LESSON = REPO / "lessons" / "02_latency.ipynb"
@@ -74,18 +74,9 @@ CALLS = [
 ]
 
 
-def _cells(kind: str) -> list[str]:
-    return [
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == kind
-    ]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(_cells("code"))
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
@@ -466,7 +457,7 @@ def test_lesson_asks_each_prediction_before_its_reveal_and_ends_with_its_quiz() 
     """Predictions in order, each alone in its cell; the last code cell shows the quiz."""
     quiz = load_quiz("02_latency")
     assert 4 <= len(quiz.questions) <= 6
-    code = _cells("code")
+    code = lesson_cells(LESSON, "code")
     asked = [c.strip() for c in code if c.strip().startswith("quiz.predict(")]
     assert asked == [f'quiz.predict("02_latency", "{p.id}")' for p in quiz.predictions]
     assert code[-1].strip() == 'quiz.show("02_latency")'
@@ -489,7 +480,7 @@ def test_the_quizs_numbers_are_the_lessons_arithmetic() -> None:
 
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
     """Every number the prose states appears in the lesson's markdown as tested above."""
-    text = "\n".join(_cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     for claim in [
         "c / 1.47 ≈ 204,000 km per second",
         "5,570 km apart",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from typing import Any
@@ -33,6 +32,7 @@ from distlab.lessons.microservices import (
     trace_one_order,
 )
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 from tests.theory import SIGMAS
 
 LESSON = REPO / "lessons" / "05_microservices.ipynb"
@@ -53,18 +53,10 @@ CALLS = [
 ]
 
 
-def _cells(kind: str) -> list[str]:
-    return [
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == kind
-    ]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(_cells("code"))
-    assert [call for call in CALLS if call not in source] == []
+    missing = missing_calls(LESSON, CALLS)
+    assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
 # 2. Latency --------------------------------------------------------------------------------
@@ -275,17 +267,17 @@ def test_each_orphans_bug_gets_its_own_message(bug: Any, message: str) -> None:
 # The notebook itself ----------------------------------------------------------------------------
 def test_lesson_ends_with_its_quiz_and_the_quiz_is_valid() -> None:
     """The last code cell shows the quiz; 5 questions with per-option feedback, 3 predictions."""
-    assert _cells("code")[-1].strip() == 'quiz.show("05_microservices")'
+    assert lesson_cells(LESSON, "code")[-1].strip() == 'quiz.show("05_microservices")'
     quiz = load_quiz(REPO / "quizzes" / "05_microservices.yaml")
     assert len(quiz.questions) == 5 and len(quiz.predictions) == 3
-    source = "\n".join(_cells("code"))
+    source = "\n".join(lesson_cells(LESSON, "code"))
     for prediction in quiz.predictions:
         assert f'quiz.predict("05_microservices", "{prediction.id}")' in source
 
 
 def test_predictions_come_before_their_reveals() -> None:
     """Each quiz.predict cell comes before the cell that computes the answer."""
-    code = _cells("code")
+    code = lesson_cells(LESSON, "code")
     order = {
         name: i
         for i, cell in enumerate(code)
@@ -306,14 +298,14 @@ def test_predictions_come_before_their_reveals() -> None:
 
 def test_lesson_has_two_your_turn_cells_with_stubs() -> None:
     """Two 'Your turn' cells, each a stub that raises NotImplementedError, checked on the spot."""
-    turns = [c for c in _cells("code") if "# Your turn" in c]
+    turns = [c for c in lesson_cells(LESSON, "code") if "# Your turn" in c]
     assert len(turns) == 2
     assert all("raise NotImplementedError" in c and "check_" in c for c in turns)
 
 
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
     """Every number the prose states is one the tests above recompute."""
-    text = "\n".join(_cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     for claim in [
         "the lamp's stock goes from 10 to 8 once",
         "The mean order takes 3.0 ms against 1.0 ms",

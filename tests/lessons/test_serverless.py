@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from pathlib import Path
@@ -34,6 +33,7 @@ from distlab.lessons.serverless import (
     stored_readings,
 )
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 
 LESSON = REPO / "lessons" / "10_serverless.ipynb"
 
@@ -57,19 +57,10 @@ CALLS = [
 ]
 
 
-def cells(kind: str) -> list[str]:
-    """The sources of the lesson's cells of one kind."""
-    return [
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == kind
-    ]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(cells("code"))
-    assert [call for call in CALLS if call not in source] == []
+    missing = missing_calls(LESSON, CALLS)
+    assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
 # --- section 1 ---------------------------------------------------------------------------
@@ -291,7 +282,7 @@ def test_bursty_hour_is_seeded() -> None:
 # --- the notebook ------------------------------------------------------------------------
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
     """Every number the prose states appears in the markdown as recomputed above."""
-    text = "\n".join(cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     for claim in [
         "Of 3779 requests, 35 were cold (0.93%)",
         "the bare 80 ms of the function",
@@ -331,7 +322,7 @@ def test_the_quoted_prices_are_the_constants_the_lesson_computes_with() -> None:
 
 def test_lesson_has_two_your_turn_cells_and_ends_with_its_quiz() -> None:
     """Two stubs checked on the spot; the last code cell shows quiz 10_serverless (4-6 qs)."""
-    code = cells("code")
+    code = lesson_cells(LESSON, "code")
     stubs = [c for c in code if "raise NotImplementedError" in c]
     assert len(stubs) == 2
     assert all(c.rstrip().splitlines()[-1].startswith("check_") for c in stubs)
@@ -341,7 +332,7 @@ def test_lesson_has_two_your_turn_cells_and_ends_with_its_quiz() -> None:
 
 def test_every_prediction_comes_before_the_cell_that_reveals_it() -> None:
     """Each prediction of the quiz file is shown by quiz.predict, just before its reveal."""
-    code = cells("code")
+    code = lesson_cells(LESSON, "code")
     reveals = {
         "cold_share": "on_demand = latency_run(provisioned=0)",
         "provisioned_two": "average = latency_run(provisioned=2)",

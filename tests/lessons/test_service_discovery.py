@@ -26,6 +26,7 @@ from distlab.lessons.service_discovery import (
     stale_errors,
 )
 from tests import REPO
+from tests.lessons import lesson_cells, missing_calls
 
 LESSON = REPO / "lessons" / "08_service_discovery.ipynb"
 QUIZ = "08_service_discovery"
@@ -64,24 +65,15 @@ PREDICTIONS = {
 }
 
 
-def _cells(kind: str) -> list[str]:
-    return [
-        "".join(c["source"])
-        for c in json.loads(LESSON.read_text())["cells"]
-        if c["cell_type"] == kind
-    ]
-
-
 def test_lesson_makes_these_calls() -> None:
     """Every call recomputed here appears verbatim in the lesson."""
-    source = "\n".join(_cells("code"))
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
 def test_the_chapters_diagram_is_kept_as_its_own_mermaid_source() -> None:
     """The first cell holds the chapter's graph TD, line for line, in a mermaid block."""
-    first = _cells("markdown")[0]
+    first = lesson_cells(LESSON, "markdown")[0]
     assert CHAPTER_DIAGRAM in first
     chapter = (REPO.parent.parent / "shared" / "seed").glob("*.txt")
     for path in chapter:  # where the chapter text is available, compare with it
@@ -378,7 +370,7 @@ def test_checkers_report_the_stubs() -> None:
 # The notebook itself ------------------------------------------------------------------------------
 def test_each_prediction_comes_right_before_the_cell_that_reveals_it() -> None:
     """quiz.predict(...) is a cell of its own, and the next code cell reveals the answer."""
-    code = _cells("code")
+    code = lesson_cells(LESSON, "code")
     quiz = load_quiz(QUIZ)
     assert sorted(PREDICTIONS) == sorted(p.id for p in quiz.predictions)
     for prediction, reveal in PREDICTIONS.items():
@@ -406,7 +398,7 @@ def test_prediction_and_quiz_answers_are_the_computed_numbers(
 
 def test_your_turn_cells_call_their_checkers_on_a_stub() -> None:
     """Two "Your turn" cells: each defines a stub and hands it to its checker on the last line."""
-    turns = [source for source in _cells("code") if "# Your turn" in source]
+    turns = [source for source in lesson_cells(LESSON, "code") if "# Your turn" in source]
     assert len(turns) == 2
     for source in turns:
         assert "raise NotImplementedError" in source
@@ -416,7 +408,7 @@ def test_your_turn_cells_call_their_checkers_on_a_stub() -> None:
 def test_lesson_ends_with_its_quiz_and_keeps_the_reference_code_for_going_further() -> None:
     """quiz.show is last; discovery.py is pointed to only in Going further."""
     cells = json.loads(LESSON.read_text())["cells"]
-    assert _cells("code")[-1].strip() == f'quiz.show("{QUIZ}")'
+    assert lesson_cells(LESSON, "code")[-1].strip() == f'quiz.show("{QUIZ}")'
     going_further = next(
         i for i, c in enumerate(cells) if "".join(c["source"]).startswith("## Going further")
     )
@@ -427,7 +419,7 @@ def test_lesson_ends_with_its_quiz_and_keeps_the_reference_code_for_going_furthe
 
 def test_lesson_prose_quotes_the_computed_numbers() -> None:
     """Every number the prose states appears in the lesson's markdown as tested above."""
-    text = "\n".join(_cells("markdown"))
+    text = "\n".join(lesson_cells(LESSON, "markdown"))
     for claim in [
         "150 of the 600 calls fail: after the crash, 33.3 % of the calls go to the dead address",
         "`orders-4` answers 0 calls",

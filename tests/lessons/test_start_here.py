@@ -15,6 +15,7 @@ import distlab
 from distlab.course.quiz import load_quiz
 from distlab.lessons.start_here import check_lost_requests, check_poll_until_up, outage_demo
 from tests import REPO
+from tests.lessons import missing_calls
 
 LESSON = REPO / "lessons" / "00_start_here.ipynb"
 
@@ -34,9 +35,7 @@ CALLS = [
 
 def test_lesson_makes_these_calls():
     """Every call recomputed here appears verbatim in the lesson."""
-    cells = json.loads(LESSON.read_text())["cells"]
-    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    missing = [call for call in CALLS if call not in source]
+    missing = missing_calls(LESSON, CALLS)
     assert not missing, f"the lesson no longer makes these calls: {missing}"
 
 
