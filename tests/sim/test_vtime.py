@@ -215,6 +215,10 @@ def test_interrupting_a_kernel_cell_stops_the_virtual_loop(target: str):
 
     # A real SIGINT, as the kernel gets it; the run is endless, so the signal always
     # arrives while the cell waits in distlab.run.
+    # A kernel runs cells with Python's own SIGINT handler (KeyboardInterrupt); the test
+    # process may have another by now (a test file run earlier in the same pytest-xdist
+    # worker), so set it for the cell, as ipykernel does, and put the other one back.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(0.2, _interrupt, (target,)).start()
     loop = asyncio.new_event_loop()  # like ipykernel's: no SIGINT handler of its own
     try:
@@ -222,6 +226,7 @@ def test_interrupting_a_kernel_cell_stops_the_virtual_loop(target: str):
             loop.run_until_complete(kernel_cell())
     finally:
         loop.close()
+        signal.signal(signal.SIGINT, previous)
     assert cancelled.wait(5.0), "the virtual loop kept running after the interrupt"
 
 
